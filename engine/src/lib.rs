@@ -1,0 +1,1 @@
+//! vmalloc-engine (under construction).

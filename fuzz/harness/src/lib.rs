@@ -1,0 +1,1 @@
+//! vmfuzz (under construction).

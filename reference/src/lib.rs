@@ -1,0 +1,1 @@
+//! vmalloc-reference (under construction).
