@@ -1,0 +1,186 @@
+//! Sparse frame contents (DECISIONS 3.10): a 4-level radix directory indexed by PFN, 10 bits per
+//! level over the 40-bit PFN space, so a lookup is four indexed loads and untouched memory
+//! costs nothing. Each frame is a uniform fill (poison `0xaa` or zero) until its first write,
+//! then a boxed `[u64; 512]` (little-endian words, so table entries read directly).
+
+use crate::addr::{ENTRIES_PER_TABLE, MAX_PFN, PAGE_SIZE};
+
+/// `PAGE_POISON`: what a free page reads as (DECISIONS 3.10).
+pub const POISON_BYTE: u8 = 0xaa;
+/// A poisoned 8-byte word.
+pub const POISON_WORD: u64 = u64::from_ne_bytes([POISON_BYTE; 8]);
+
+const BITS: u32 = 10;
+const FAN: usize = 1 << BITS;
+const MASK: u64 = (FAN as u64) - 1;
+
+/// The contents of one frame: a uniform fill until the first write, then the written words.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Content {
+    /// The words, once written at least once.
+    data: Option<Box<[u64; ENTRIES_PER_TABLE]>>,
+    /// Uniform fill while `data` is `None`: zero if true, poison otherwise.
+    zero: bool,
+}
+
+impl Content {
+    const POISON: Content = Content {
+        data: None,
+        zero: false,
+    };
+
+    fn fill_word(&self) -> u64 {
+        if self.zero {
+            0
+        } else {
+            POISON_WORD
+        }
+    }
+
+    fn word(&self, i: usize) -> u64 {
+        match &self.data {
+            Some(d) => d[i],
+            None => self.fill_word(),
+        }
+    }
+
+    fn materialize(&mut self) -> &mut [u64; ENTRIES_PER_TABLE] {
+        let fill = self.fill_word();
+        self.data
+            .get_or_insert_with(|| Box::new([fill; ENTRIES_PER_TABLE]))
+    }
+}
+
+type Leaf = [Content; FAN];
+type Dir<T> = [Option<Box<T>>; FAN];
+
+/// Frame contents for the whole 40-bit PFN space, stored sparsely.
+#[derive(Debug, Default)]
+pub(crate) struct FrameStore {
+    top: Vec<Option<Box<Dir<Dir<Leaf>>>>>,
+}
+
+fn split(pfn: u64) -> (usize, usize, usize, usize) {
+    (
+        ((pfn >> (3 * BITS)) & MASK) as usize,
+        ((pfn >> (2 * BITS)) & MASK) as usize,
+        ((pfn >> BITS) & MASK) as usize,
+        (pfn & MASK) as usize,
+    )
+}
+
+fn new_dir<T>() -> Box<Dir<T>> {
+    Box::new([const { None }; FAN])
+}
+
+fn new_leaf() -> Box<Leaf> {
+    Box::new([const { Content::POISON }; FAN])
+}
+
+impl FrameStore {
+    pub(crate) fn new() -> Self {
+        FrameStore { top: Vec::new() }
+    }
+
+    fn get(&self, pfn: u64) -> Option<&Content> {
+        if pfn >= MAX_PFN {
+            return None;
+        }
+        let (a, b, c, d) = split(pfn);
+        let l1 = self.top.get(a)?.as_deref()?;
+        let l2 = l1[b].as_deref()?;
+        let leaf = l2[c].as_deref()?;
+        Some(&leaf[d])
+    }
+
+    /// The slot of `pfn`, created on demand. Callers pass existing frames only (below
+    /// [`MAX_PFN`]); a wider value would alias, so it is truncated explicitly.
+    fn get_mut(&mut self, pfn: u64) -> &mut Content {
+        let (a, b, c, d) = split(pfn & (MAX_PFN - 1));
+        if self.top.len() <= a {
+            self.top.resize_with(a + 1, || None);
+        }
+        let l1 = self.top[a].get_or_insert_with(new_dir);
+        let l2 = l1[b].get_or_insert_with(new_dir);
+        let leaf = l2[c].get_or_insert_with(new_leaf);
+        &mut leaf[d]
+    }
+
+    /// Word `i` (0..512) of frame `pfn`. Untouched frames read as poison.
+    pub(crate) fn word(&self, pfn: u64, i: usize) -> u64 {
+        match self.get(pfn) {
+            Some(c) => c.word(i % ENTRIES_PER_TABLE),
+            None => POISON_WORD,
+        }
+    }
+
+    /// Writes word `i` of frame `pfn`.
+    pub(crate) fn set_word(&mut self, pfn: u64, i: usize, v: u64) {
+        let c = self.get_mut(pfn);
+        // Fast path: writing what a uniform fill already holds keeps the fill.
+        if c.data.is_none() && v == c.fill_word() {
+            return;
+        }
+        c.materialize()[i % ENTRIES_PER_TABLE] = v;
+    }
+
+    /// Sets the whole frame to a uniform fill (drops any written data).
+    pub(crate) fn fill(&mut self, pfn: u64, zero: bool) {
+        // Avoid creating directory nodes just to store the default.
+        if !zero && self.get(pfn).is_none() {
+            return;
+        }
+        *self.get_mut(pfn) = Content { data: None, zero };
+    }
+
+    /// Byte `off` (0..4096) of frame `pfn`.
+    pub(crate) fn byte(&self, pfn: u64, off: u64) -> u8 {
+        let off = off % PAGE_SIZE;
+        let w = self.word(pfn, (off / 8) as usize);
+        w.to_le_bytes()[(off % 8) as usize]
+    }
+
+    /// Writes bytes starting at `off` inside frame `pfn`; `off + data.len() <= 4096`.
+    pub(crate) fn write_bytes(&mut self, pfn: u64, off: u64, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        let words = self.get_mut(pfn).materialize();
+        for (k, &b) in data.iter().enumerate() {
+            let o = (off as usize + k) % (PAGE_SIZE as usize);
+            let mut bytes = words[o / 8].to_le_bytes();
+            bytes[o % 8] = b;
+            words[o / 8] = u64::from_le_bytes(bytes);
+        }
+    }
+
+    /// The whole frame as bytes.
+    pub(crate) fn bytes(&self, pfn: u64) -> [u8; PAGE_SIZE as usize] {
+        let mut out = [0u8; PAGE_SIZE as usize];
+        for (i, chunk) in out.chunks_exact_mut(8).enumerate() {
+            chunk.copy_from_slice(&self.word(pfn, i).to_le_bytes());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparse_fill_and_write() {
+        let mut s = FrameStore::new();
+        assert_eq!(s.word(12345, 0), POISON_WORD);
+        s.fill(12345, true);
+        assert_eq!(s.word(12345, 7), 0);
+        s.write_bytes(12345, 4095, &[7]);
+        assert_eq!(s.byte(12345, 4095), 7);
+        assert_eq!(s.word(12345, 511), 7u64 << 56);
+        s.set_word((1 << 40) - 1, 3, 99);
+        assert_eq!(s.word((1 << 40) - 1, 3), 99);
+        assert_eq!(s.word(1 << 40, 3), POISON_WORD);
+        s.fill(12345, false);
+        assert_eq!(s.byte(12345, 4095), POISON_BYTE);
+    }
+}

@@ -1,0 +1,117 @@
+//! Deliberate faults, compiled in only with the `planted-bugs` feature (DECISIONS 4.3): canaries
+//! for the harness's oracles. The selector defaults to none; each fault triggers only under the
+//! condition its documentation names.
+
+use crate::kernel::Kernel;
+
+/// One planted fault. Each cites the rule (spec §12) or historical bug (spec §15) it breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PlantedBug {
+    /// R2: a vmalloc-family VA (VM_ALLOC) is reserved without its guard page, so the next
+    /// area can start right after the last mapped page.
+    SkipGuardPage,
+    /// Bug 1 (2.6.28 "vmalloc allocator off by one"): a hole exactly as large as the request
+    /// is judged too small (the search asks for `size + 1`); R3 placement and I7.
+    FitRejectsExactHole,
+    /// R6/R8: after a data-page failure at index `i >= 2`, page `i - 1` is not freed (a page
+    /// leak in the failure residue).
+    FailPathLeaksPage,
+    /// R8: on a data-page failure the VA is released at once instead of going lazy (no
+    /// `unpurged vm_area`, `lazy_nr` unchanged).
+    FailPathFreesVaEagerly,
+    /// R9 step 4: vfree does not free a vmalloc'ed (nested) pages array: its area, pages and
+    /// vm_struct leak.
+    ForgetNestedArrayFree,
+    /// R11 / R9 step 1: vunmap does not clear the PTEs (a stale mapping, I3/I4).
+    VunmapKeepsPtes,
+    /// I9: new intermediate entries are written as `phys | 0x63` (`_KERNPG_TABLE`) instead of
+    /// `phys | 0x67`.
+    TableEntry0x63,
+    /// §10: `__GFP_ZERO` is ignored for vmalloc data pages (they keep the free-page poison).
+    DropGfpZero,
+    /// R10 / bug 13: vfree or vunmap of an address in no busy VA returns without warning 5.
+    SilentBadFree,
+    /// §15 mutation "count the lazy pages without the guard": the lazy add counts one page
+    /// less for a guarded VA, so `lazy_nr` drifts from I6 and the purge threshold moves.
+    LazyNrWithoutGuard,
+    /// I1: a purge gives back one page more than the VA when the next page starts a busy
+    /// area, so later placements can overlap that area.
+    PurgeOverRelease,
+}
+
+impl PlantedBug {
+    /// Every planted fault.
+    pub const ALL: [PlantedBug; 11] = [
+        PlantedBug::SkipGuardPage,
+        PlantedBug::FitRejectsExactHole,
+        PlantedBug::FailPathLeaksPage,
+        PlantedBug::FailPathFreesVaEagerly,
+        PlantedBug::ForgetNestedArrayFree,
+        PlantedBug::VunmapKeepsPtes,
+        PlantedBug::TableEntry0x63,
+        PlantedBug::DropGfpZero,
+        PlantedBug::SilentBadFree,
+        PlantedBug::LazyNrWithoutGuard,
+        PlantedBug::PurgeOverRelease,
+    ];
+
+    /// The snake_case name used by traces and environment variables.
+    pub const fn name(self) -> &'static str {
+        match self {
+            PlantedBug::SkipGuardPage => "skip_guard_page",
+            PlantedBug::FitRejectsExactHole => "fit_rejects_exact_hole",
+            PlantedBug::FailPathLeaksPage => "fail_path_leaks_page",
+            PlantedBug::FailPathFreesVaEagerly => "fail_path_frees_va_eagerly",
+            PlantedBug::ForgetNestedArrayFree => "forget_nested_array_free",
+            PlantedBug::VunmapKeepsPtes => "vunmap_keeps_ptes",
+            PlantedBug::TableEntry0x63 => "table_entry_0x63",
+            PlantedBug::DropGfpZero => "drop_gfp_zero",
+            PlantedBug::SilentBadFree => "silent_bad_free",
+            PlantedBug::LazyNrWithoutGuard => "lazy_nr_without_guard",
+            PlantedBug::PurgeOverRelease => "purge_over_release",
+        }
+    }
+
+    /// Parses a name: the snake_case [`PlantedBug::name`], its kebab-case form, or the
+    /// variant's CamelCase name, ignoring ASCII case.
+    pub fn from_name(name: &str) -> Option<PlantedBug> {
+        let norm = |s: &str| -> String {
+            s.chars()
+                .filter(|c| *c != '_' && *c != '-')
+                .map(|c| c.to_ascii_lowercase())
+                .collect()
+        };
+        let want = norm(name);
+        PlantedBug::ALL.into_iter().find(|b| norm(b.name()) == want)
+    }
+}
+
+impl Kernel {
+    /// Selects the active planted fault (`None`: the engine behaves as specified).
+    pub fn set_planted_bug(&mut self, bug: Option<PlantedBug>) {
+        self.planted = bug;
+    }
+
+    /// The active planted fault.
+    pub fn planted_bug(&self) -> Option<PlantedBug> {
+        self.planted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PlantedBug;
+
+    #[test]
+    fn names_round_trip() {
+        for b in PlantedBug::ALL {
+            assert_eq!(PlantedBug::from_name(b.name()), Some(b));
+            assert_eq!(PlantedBug::from_name(&format!("{b:?}")), Some(b));
+        }
+        assert_eq!(
+            PlantedBug::from_name("table-entry-0x63"),
+            Some(PlantedBug::TableEntry0x63)
+        );
+        assert_eq!(PlantedBug::from_name("nope"), None);
+    }
+}

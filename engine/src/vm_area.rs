@@ -1,0 +1,249 @@
+//! Reserving and removing vm areas: `__get_vm_area_node` (§3.2), `alloc_vmap_area` (§4.2),
+//! `remove_vm_area` with `free_unmap_vmap_area` (§5.4), and the `get_vm_area` family (§2).
+
+use crate::addr::{count_order, page_align, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
+use crate::error::{BugKind, Fatal, KResult};
+use crate::event::Event;
+use crate::fault::FaultKind;
+use crate::gfp::Gfp;
+use crate::kernel::Kernel;
+use crate::vm_flags::VmFlags;
+use crate::vm_struct::{ArrayKind, VmInfo, VmStruct};
+use crate::vmap_area::{VaRequest, VaState};
+
+/// `IOREMAP_MAX_ORDER` on x86-64: `PUD_SHIFT` (§3.2).
+const IOREMAP_MAX_ORDER: u32 = 30;
+
+impl Kernel {
+    /// `__get_vm_area_node` (§3.2, R13 steps 1–3). Returns the new vm_struct's slab id.
+    /// Warning 3 may be recorded by the VA search; warning 1 is the caller's business. The
+    /// kernel's `node` only steers the kmallocs, which take no pool frames (§12.2), so it is
+    /// not a parameter here.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn get_vm_area_node(
+        &mut self,
+        size: u64,
+        align: u64,
+        flags: VmFlags,
+        start: u64,
+        end: u64,
+        gfp: Gfp,
+        caller: u32,
+    ) -> KResult<Option<u32>> {
+        let size = page_align(size);
+        if size == 0 {
+            return Ok(None);
+        }
+        // 4.9+ rule (R4): from the page-aligned size, overwriting the caller's align.
+        let align = if flags.contains(VmFlags::IOREMAP) {
+            1u64 << count_order(size).clamp(PAGE_SHIFT, IOREMAP_MAX_ORDER)
+        } else {
+            align
+        };
+        // Step 1: kzalloc_node of the vm_struct (gfp & GFP_RECLAIM_MASK).
+        if !self.kmalloc(FaultKind::VmStruct, gfp.reclaim_only()) {
+            return Ok(None);
+        }
+        let skip_guard = flags.contains(VmFlags::ALLOC) && planted!(self, SkipGuardPage);
+        let guard = !(flags.contains(VmFlags::NO_GUARD) || skip_guard);
+        // R2: the guard page is the last page. May wrap to 0 (BUG in alloc_vmap_area, §3.2).
+        let va_size = if guard {
+            size.wrapping_add(PAGE_SIZE)
+        } else {
+            size
+        };
+        let Some(va) = self.alloc_vmap_area(va_size, align, start, end, gfp)? else {
+            // kfree(area).
+            return Ok(None);
+        };
+        // setup_vmalloc_vm.
+        let (va_start, va_end) = match self.vas.slab.get(va) {
+            Some(v) => (v.start, v.end),
+            None => return Ok(None),
+        };
+        let pages = self.new_page_vec();
+        let vm = self.vms.insert(VmStruct {
+            addr: va_start,
+            size: va_end - va_start,
+            flags,
+            guard,
+            pages,
+            array: ArrayKind::None,
+            caller,
+            va,
+        });
+        if let Some(v) = self.vas.slab.get_mut(va) {
+            v.state = VaState::Live(vm);
+        }
+        Ok(Some(vm))
+    }
+
+    /// `alloc_vmap_area` (§4.1, §4.2): BUG checks, the vmap_area kmalloc, exact lowest fit (R3)
+    /// with one purge and retry, then warning 3 and -EBUSY. Returns the VA's slab id.
+    pub(crate) fn alloc_vmap_area(
+        &mut self,
+        size: u64,
+        align: u64,
+        vstart: u64,
+        vend: u64,
+        gfp: Gfp,
+    ) -> KResult<Option<u32>> {
+        if size == 0 {
+            return Err(Fatal::Bug(BugKind::ZeroSizeVa));
+        }
+        if !align.is_power_of_two() {
+            return Err(Fatal::Bug(BugKind::AlignNotPowerOfTwo));
+        }
+        if !self.kmalloc(FaultKind::VmapArea, gfp.reclaim_only()) {
+            // -ENOMEM at once, without purging.
+            return Ok(None);
+        }
+        // Planted bug 1: an exact-fit hole is judged too small.
+        let search = if planted!(self, FitRejectsExactHole) {
+            size.saturating_add(1)
+        } else {
+            size
+        };
+        let request = VaRequest {
+            vstart,
+            vend,
+            align,
+        };
+        let mut purged = false;
+        loop {
+            // The area is reserved with a placeholder state; the caller links its vm_struct.
+            if let Some(id) = self.vas.place(size, search, request, VaState::Lazy) {
+                return Ok(Some(id));
+            }
+            if purged {
+                break;
+            }
+            self.purge();
+            purged = true;
+        }
+        self.warn_unless_nowarn(gfp, Event::VmapAllocFailed { size });
+        Ok(None)
+    }
+
+    /// `__purge_vmap_area_lazy` (R9).
+    pub(crate) fn purge(&mut self) {
+        let over = planted!(self, PurgeOverRelease);
+        self.vas.purge(&mut self.events, over);
+    }
+
+    /// The live vm_struct whose VA contains `addr` (`find_vm_area`, R12).
+    pub(crate) fn find_vm(&self, addr: u64) -> Option<u32> {
+        match self.vas.slab.get(self.vas.find(addr)?)?.state {
+            VaState::Live(vm) => Some(vm),
+            VaState::Lazy => None,
+        }
+    }
+
+    /// `remove_vm_area` on a known vm_struct (§2, §5.4): unlink it from its VA, clear the
+    /// VA's PTEs (R9 step 1; not with the planted `VunmapKeepsPtes` on vunmap), then the lazy
+    /// add and threshold purge (R9 step 2). `eager` is the planted `FailPathFreesVaEagerly`.
+    /// Returns the vm_struct; the caller frees it.
+    pub(crate) fn remove_vm_area(
+        &mut self,
+        vm: u32,
+        keep_ptes: bool,
+        eager: bool,
+    ) -> Option<VmStruct> {
+        let v = self.vms.remove(vm)?;
+        let (start, end) = match self.vas.slab.get(v.va) {
+            Some(va) => (va.start, va.end),
+            None => return Some(v),
+        };
+        if !keep_ptes {
+            self.unmap_range(start, end);
+        }
+        if eager {
+            self.vas.release_now(v.va);
+            return Some(v);
+        }
+        let mut pages = (end - start) >> PAGE_SHIFT;
+        if v.guard && planted!(self, LazyNrWithoutGuard) {
+            pages -= 1;
+        }
+        self.vas.lazy_add(v.va, pages);
+        if self.vas.lazy_nr > self.lazy_max {
+            self.purge();
+        }
+        Some(v)
+    }
+
+    /// `get_vm_area(size, flags)`: the VMALLOC window, align 1, GFP_KERNEL, no node (§2).
+    /// Failure prints only warning 3 (R13).
+    pub fn get_vm_area(
+        &mut self,
+        size: u64,
+        flags: VmFlags,
+        caller: u32,
+    ) -> KResult<Option<VmInfo>> {
+        let (s, e) = (self.cfg.vmalloc_start, self.cfg.vmalloc_end);
+        self.__get_vm_area(size, flags, s, e, caller)
+    }
+
+    /// `get_vm_area_caller(size, flags, caller)`: as [`Kernel::get_vm_area`].
+    pub fn get_vm_area_caller(
+        &mut self,
+        size: u64,
+        flags: VmFlags,
+        caller: u32,
+    ) -> KResult<Option<VmInfo>> {
+        self.get_vm_area(size, flags, caller)
+    }
+
+    /// `__get_vm_area(size, flags, start, end)` (§2): any range, `end` exclusive.
+    pub fn __get_vm_area(
+        &mut self,
+        size: u64,
+        flags: VmFlags,
+        start: impl Into<VirtAddr>,
+        end: impl Into<VirtAddr>,
+        caller: u32,
+    ) -> KResult<Option<VmInfo>> {
+        self.check_alive()?;
+        let (start, end) = (start.into().as_u64(), end.into().as_u64());
+        let r = self.get_vm_area_node(size, 1, flags, start, end, Gfp::KERNEL, caller);
+        let r = self.seal(r)?;
+        Ok(r.and_then(|vm| self.vms.get(vm)).map(VmStruct::info))
+    }
+
+    /// `free_vm_area(area)` (§2): `remove_vm_area` + kfree. The pages and a pages array are
+    /// not freed (orphaned, I5). `addr` must be the start of a live vm area, else
+    /// `BUG_ON(ret != area)`.
+    pub fn free_vm_area(&mut self, addr: impl Into<VirtAddr>) -> KResult<()> {
+        self.check_alive()?;
+        let addr = addr.into().as_u64();
+        let vm = self
+            .find_vm(addr)
+            .filter(|&vm| self.vms.get(vm).is_some_and(|v| v.addr == addr));
+        let Some(vm) = vm else {
+            return self.seal(Err(Fatal::Bug(BugKind::FreeVmAreaMismatch)));
+        };
+        if let Some(v) = self.remove_vm_area(vm, false, false) {
+            self.recycle(v);
+        }
+        Ok(())
+    }
+
+    /// `find_vm_area(addr)` (R12): the live vm area containing `addr` (guard page included).
+    pub fn find_vm_area(&self, addr: impl Into<VirtAddr>) -> Option<VmInfo> {
+        let vm = self.find_vm(addr.into().as_u64())?;
+        Some(self.vms.get(vm)?.info())
+    }
+
+    /// `is_vmalloc_addr(x)`: `VMALLOC_START <= x < VMALLOC_END` (R12).
+    pub fn is_vmalloc_addr(&self, addr: impl Into<VirtAddr>) -> bool {
+        let a = addr.into().as_u64();
+        self.cfg.vmalloc_start <= a && a < self.cfg.vmalloc_end
+    }
+
+    /// `vm_unmap_aliases()`: a purge of every lazily freed VA (R9; no vmap blocks modelled).
+    pub fn vm_unmap_aliases(&mut self) {
+        if self.dead.is_none() {
+            self.purge();
+        }
+    }
+}

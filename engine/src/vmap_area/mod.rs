@@ -1,0 +1,196 @@
+//! The VA allocator (§4): busy areas (live and lazily freed), exact lowest fit (R3, R4), the
+//! lazy list with `vmap_lazy_nr` (§5.4, I6) and the purge (R9).
+
+pub mod free_gaps;
+
+use std::collections::BTreeSet;
+
+use free_gaps::FreeGaps;
+
+use crate::addr::PAGE_SIZE;
+use crate::event::Event;
+use crate::slab::Slab;
+
+/// The request that placed a busy area (contract §9, I2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct VaRequest {
+    /// `vstart` as passed.
+    pub vstart: u64,
+    /// `vend` as passed (exclusive).
+    pub vend: u64,
+    /// The alignment used by the search (after the VM_IOREMAP override, R4).
+    pub align: u64,
+}
+
+/// What a busy area currently is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VaState {
+    /// Backs the vm_struct with this slab id (`VM_VM_AREA` set).
+    Live(u32),
+    /// Lazily freed, waiting for a purge (`VM_LAZY_FREE`).
+    Lazy,
+}
+
+/// One `struct vmap_area`.
+#[derive(Debug, Clone)]
+pub(crate) struct VmapArea {
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    pub(crate) state: VaState,
+    pub(crate) request: VaRequest,
+    /// Pages this area added to `lazy_nr` when it was lazily freed (guard included, §5.4).
+    pub(crate) lazy_pages: u64,
+}
+
+/// All busy areas and the free space between them.
+#[derive(Debug)]
+pub(crate) struct VmapAreas {
+    pub(crate) slab: Slab<VmapArea>,
+    /// `(va_start, id)`: address order; the id only breaks ties (which a correct allocator
+    /// never creates, I1).
+    pub(crate) busy: BTreeSet<(u64, u32)>,
+    gaps: FreeGaps,
+    /// Lazily freed areas, oldest first.
+    pub(crate) lazy: Vec<u32>,
+    /// `vmap_lazy_nr`.
+    pub(crate) lazy_nr: u64,
+}
+
+impl VmapAreas {
+    pub(crate) fn new() -> Self {
+        VmapAreas {
+            slab: Slab::default(),
+            busy: BTreeSet::new(),
+            gaps: FreeGaps::new(),
+            lazy: Vec::new(),
+            lazy_nr: 0,
+        }
+    }
+
+    /// Places a new busy area of `size` bytes by exact lowest fit over every busy area, lazy
+    /// ones included (R3, R4), and reserves it. `search` is the size the fit is judged by
+    /// (`size` except under a planted fault). Returns the area's id.
+    pub(crate) fn place(
+        &mut self,
+        size: u64,
+        search: u64,
+        request: VaRequest,
+        state: VaState,
+    ) -> Option<u32> {
+        let VaRequest {
+            vstart,
+            vend,
+            align,
+        } = request;
+        let start = if search == size {
+            self.gaps.take_lowest_fit(size, align, vstart, vend)?
+        } else {
+            let a = self.gaps.lowest_fit(search, align, vstart, vend)?;
+            // Inside one gap: `a + search <= vend` was checked.
+            let _ = self.gaps.reserve(a, a.saturating_add(size));
+            a
+        };
+        let end = start.saturating_add(size);
+        let id = self.slab.insert(VmapArea {
+            start,
+            end,
+            state,
+            request,
+            lazy_pages: 0,
+        });
+        self.busy.insert((start, id));
+        Some(id)
+    }
+
+    /// The busy area containing `addr` (`find_vmap_area`, a range lookup since 3.11).
+    pub(crate) fn find(&self, addr: u64) -> Option<u32> {
+        let &(_, id) = self.busy.range(..=(addr, u32::MAX)).next_back()?;
+        let va = self.slab.get(id)?;
+        (addr < va.end).then_some(id)
+    }
+
+    /// True if a busy area starts exactly at `addr`.
+    fn starts_at(&self, addr: u64) -> bool {
+        self.busy
+            .range((addr, 0)..=(addr, u32::MAX))
+            .next()
+            .is_some()
+    }
+
+    /// `free_vmap_area_noflush` without the threshold test: the area becomes lazy and adds
+    /// `pages` to `lazy_nr` (§5.4). The caller runs the threshold check.
+    pub(crate) fn lazy_add(&mut self, id: u32, pages: u64) {
+        if let Some(va) = self.slab.get_mut(id) {
+            va.state = VaState::Lazy;
+            va.lazy_pages = pages;
+            self.lazy_nr += pages;
+            self.lazy.push(id);
+        }
+    }
+
+    /// Removes an area from the busy set and gives its range back at once (no lazy stage).
+    pub(crate) fn release_now(&mut self, id: u32) {
+        if let Some(va) = self.slab.remove(id) {
+            self.busy.remove(&(va.start, id));
+            self.gaps_release(va.start, va.end);
+        }
+    }
+
+    /// `__purge_vmap_area_lazy` (R9): releases every lazy area newest first, subtracts its
+    /// pages from `lazy_nr` and records one TLB flush over `[min start, max end)`. Nothing
+    /// happens when nothing is pending. `over_release` is the planted fault of I1.
+    pub(crate) fn purge(&mut self, events: &mut Vec<Event>, over_release: bool) {
+        if self.lazy.is_empty() {
+            return;
+        }
+        let mut lazy = std::mem::take(&mut self.lazy);
+        let (mut lo, mut hi) = (u64::MAX, 0);
+        for va in lazy.iter().filter_map(|&id| self.slab.get(id)) {
+            lo = lo.min(va.start);
+            hi = hi.max(va.end);
+        }
+        events.push(Event::TlbFlush { start: lo, end: hi });
+        for &id in lazy.iter().rev() {
+            let Some(va) = self.slab.remove(id) else {
+                continue;
+            };
+            self.busy.remove(&(va.start, id));
+            self.lazy_nr = self.lazy_nr.saturating_sub(va.lazy_pages);
+            let mut end = va.end;
+            if over_release && self.starts_at(va.end) {
+                end = va.end.saturating_add(PAGE_SIZE);
+            }
+            self.gaps_release(va.start, end);
+        }
+        lazy.clear();
+        self.lazy = lazy;
+    }
+
+    /// Gives `[start, end)` back to the free space. If part of it is already free (only after
+    /// a planted fault), only the busy pieces are released.
+    fn gaps_release(&mut self, start: u64, end: u64) {
+        if start >= end || self.gaps.release(start, end).is_ok() {
+            return;
+        }
+        let free: Vec<(u64, u128)> = self
+            .gaps
+            .iter()
+            .filter(|&(s, e)| (s as u128) < end as u128 && e > start as u128)
+            .collect();
+        let mut cursor = start;
+        for (s, e) in free {
+            if s > cursor {
+                let _ = self.gaps.release(cursor, s);
+            }
+            cursor = u64::try_from(e).unwrap_or(u64::MAX).max(cursor);
+        }
+        if cursor < end {
+            let _ = self.gaps.release(cursor, end);
+        }
+    }
+
+    /// Number of busy areas.
+    pub(crate) fn busy_len(&self) -> usize {
+        self.busy.len()
+    }
+}

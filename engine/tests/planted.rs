@@ -1,0 +1,228 @@
+//! Each planted fault (DECISIONS 4.3) fires under its condition and only then. Expected values
+//! are the correct ones of the other tests, shifted by exactly what the fault breaks.
+#![cfg(feature = "planted-bugs")]
+
+mod common;
+use common::*;
+use vmalloc_engine::{
+    AreaState, Context, Event, FaultKind, FaultPlan, Kernel, PlantedBug, VmFlags,
+};
+
+fn with(bug: PlantedBug) -> Kernel {
+    let mut k = kernel();
+    k.set_planted_bug(Some(bug));
+    k
+}
+
+fn with_plan(bug: PlantedBug, plan: FaultPlan) -> Kernel {
+    let mut k = kernel_with(|c| c.fault_plan = plan);
+    k.set_planted_bug(Some(bug));
+    k
+}
+
+#[test]
+fn selector_defaults_to_none() {
+    let mut k = kernel();
+    assert_eq!(k.planted_bug(), None);
+    k.set_planted_bug(Some(PlantedBug::DropGfpZero));
+    assert_eq!(k.planted_bug(), Some(PlantedBug::DropGfpZero));
+    assert_eq!(PlantedBug::ALL.len(), 11);
+}
+
+#[test]
+fn skip_guard_page() {
+    let mut k = with(PlantedBug::SkipGuardPage);
+    // R2 broken: the 1-page VA is [V, V + 0x1000) and the next area touches it.
+    let a = ok(k.vmalloc(4096, 1));
+    assert_eq!(k.find_vm_area(a).unwrap().size, 4096);
+    assert_eq!(ok(k.vmalloc(4096, 2)), V + 0x1000);
+    // Non-vmalloc areas keep their guard.
+    let g = k.get_vm_area(4096, VmFlags::empty(), 3).unwrap().unwrap();
+    assert_eq!(g.size, 8192);
+}
+
+#[test]
+fn fit_rejects_exact_hole() {
+    let mut k = with(PlantedBug::FitRejectsExactHole);
+    ok(k.vmalloc(4096, 1));
+    let b = ok(k.vmalloc(4096, 2));
+    ok(k.vmalloc(4096, 3));
+    k.vfree(b, Context::Process).unwrap();
+    ok(k.vmalloc(4096, 4)); // V + 0x6000
+    k.vm_unmap_aliases();
+    // The exact 2-page hole at V + 0x2000 is skipped (correct answer: V + 0x2000).
+    assert_eq!(ok(k.vmalloc(4096, 5)), V + 0x8000);
+}
+
+#[test]
+fn fail_path_leaks_page_only_from_index_2() {
+    // Failure at index 2: page 1 (PFN 0x101) is not freed.
+    let mut k = with_plan(
+        PlantedBug::FailPathLeaksPage,
+        FaultPlan::new().fail(FaultKind::DataPage, 3),
+    );
+    assert_eq!(k.vmalloc(4 * P, 1), Ok(None));
+    let alloc: Vec<u64> = k.phys().allocated_frames().map(|p| p.as_u64()).collect();
+    assert_eq!(alloc, vec![0x101]);
+    assert_eq!(k.counters().unclaimed_pages, 1);
+    // The warning still reports what was allocated (2 pages).
+    assert_eq!(
+        events(&mut k),
+        vec![Event::AllocPartial {
+            allocated: 8192,
+            total: 20480
+        }]
+    );
+    // Failure at index 1: no leak.
+    let mut k = with_plan(
+        PlantedBug::FailPathLeaksPage,
+        FaultPlan::new().fail(FaultKind::DataPage, 2),
+    );
+    assert_eq!(k.vmalloc(4 * P, 1), Ok(None));
+    assert_eq!(k.counters().allocated_pages, 0);
+}
+
+#[test]
+fn fail_path_frees_va_eagerly() {
+    let mut k = with_plan(
+        PlantedBug::FailPathFreesVaEagerly,
+        FaultPlan::new().fail(FaultKind::DataPage, 1),
+    );
+    assert_eq!(k.vmalloc(4096, 1), Ok(None));
+    // R8 broken: no lazy VA (correct: [V, V + 0x2000) pending, lazy_nr 2).
+    assert_eq!((k.lazy_nr(), k.busy_areas().count()), (0, 0));
+    // Other failures keep the lazy residue.
+    let mut k = with_plan(
+        PlantedBug::FailPathFreesVaEagerly,
+        FaultPlan::new().fail(FaultKind::TablePage, 1),
+    );
+    assert_eq!(k.vmalloc(4096, 1), Ok(None));
+    assert_eq!(k.lazy_nr(), 2);
+}
+
+#[test]
+fn forget_nested_array_free() {
+    let mut k = with(PlantedBug::ForgetNestedArrayFree);
+    let a = ok(k.vmalloc(513 * P, 1));
+    k.vfree(a, Context::Process).unwrap();
+    // The nested area stays live with its 2 pages (correct: lazily freed too).
+    let states: Vec<bool> = k
+        .busy_areas()
+        .map(|b| matches!(b.state, AreaState::Live(_)))
+        .collect();
+    assert_eq!(states, vec![false, true]);
+    assert_eq!(k.counters().area_pages, 2);
+    // A kmalloc'ed array is still freed.
+    let mut k = with(PlantedBug::ForgetNestedArrayFree);
+    let b = ok(k.vmalloc(4096, 1));
+    k.vfree(b, Context::Process).unwrap();
+    assert_eq!(k.counters().kmalloc_arrays, 0);
+}
+
+#[test]
+fn vunmap_keeps_ptes_and_the_stale_pte_cascade() {
+    let mut k = with(PlantedBug::VunmapKeepsPtes);
+    let a = ok(k.vmalloc(4096, 1));
+    k.vunmap(a, Context::Process).unwrap();
+    assert_eq!(pte(&k, V), (0x100 << 12) | PAGE_KERNEL);
+    k.vm_unmap_aliases();
+    events(&mut k);
+    // §7.2: the reused VA meets the stale PTE: warning 6, then warning 2 and the failure path,
+    // whose PTE clear wipes the stale entry too.
+    assert_eq!(k.vmalloc(4096, 2), Ok(None));
+    assert_eq!(
+        events(&mut k),
+        vec![
+            Event::PteNotNone { addr: V },
+            Event::AllocPartial {
+                allocated: 4096,
+                total: 8192
+            }
+        ]
+    );
+    assert_eq!(pte(&k, V), 0);
+    // vfree still clears PTEs.
+    let mut k = with(PlantedBug::VunmapKeepsPtes);
+    let b = ok(k.vmalloc(4096, 1));
+    k.vfree(b, Context::Process).unwrap();
+    assert_eq!(pte(&k, V), 0);
+}
+
+#[test]
+fn table_entry_0x63() {
+    let mut k = with(PlantedBug::TableEntry0x63);
+    ok(k.vmalloc(4096, 1));
+    assert_eq!(
+        walk4(&k, V),
+        [0x101063, 0x102063, 0x103063, (0x100 << 12) | PAGE_KERNEL]
+    );
+}
+
+#[test]
+fn drop_gfp_zero() {
+    let mut k = with(PlantedBug::DropGfpZero);
+    let z = ok(k.vzalloc(4096, 1));
+    assert_eq!(k.read(z, 2).unwrap(), vec![0xaa, 0xaa]);
+    // alloc_page is not a vmalloc data page: still zeroed.
+    let p = k
+        .alloc_page(
+            vmalloc_engine::Gfp::KERNEL | vmalloc_engine::Gfp::ZERO,
+            None,
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(k.phys().read_bytes(p).unwrap()[0], 0);
+}
+
+#[test]
+fn silent_bad_free() {
+    let mut k = with(PlantedBug::SilentBadFree);
+    k.vfree(0x1000u64, Context::Process).unwrap();
+    assert_eq!(events(&mut k), vec![]);
+    // A lazily freed VA is busy: the warning stays.
+    let a = ok(k.vmalloc(4096, 1));
+    k.vfree(a, Context::Process).unwrap();
+    k.vfree(a, Context::Process).unwrap();
+    assert_eq!(events(&mut k), vec![Event::NonexistentArea { addr: V }]);
+}
+
+#[test]
+fn lazy_nr_without_guard() {
+    let mut k = with(PlantedBug::LazyNrWithoutGuard);
+    let a = ok(k.vmalloc(4096, 1));
+    k.vfree(a, Context::Process).unwrap();
+    // I6 broken: 1 instead of 2.
+    assert_eq!(k.lazy_nr(), 1);
+    // A VM_NO_GUARD area has no guard to forget.
+    let g = k.get_vm_area(4096, VmFlags::NO_GUARD, 2).unwrap().unwrap();
+    k.free_vm_area(g.addr).unwrap();
+    assert_eq!(k.lazy_nr(), 2);
+    k.vm_unmap_aliases();
+    assert_eq!(k.lazy_nr(), 0);
+}
+
+#[test]
+fn purge_over_release_lets_a_placement_overlap() {
+    let mut k = with(PlantedBug::PurgeOverRelease);
+    let a = ok(k.vmalloc(4096, 1)); // [V, V + 0x2000)
+    let b = ok(k.vmalloc(4096, 2)); // [V + 0x2000, V + 0x4000)
+    k.vfree(a, Context::Process).unwrap();
+    k.vm_unmap_aliases(); // releases [V, V + 0x3000): one page of b too
+    let c = k
+        .__get_vm_area(0x3000, VmFlags::NO_GUARD, V, VEND, 3)
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.addr.as_u64(), V);
+    // I1 broken: [V, V + 0x3000) overlaps b = [V + 0x2000, V + 0x4000).
+    let spans: Vec<(u64, u64)> = k
+        .busy_areas()
+        .map(|x| (x.start.as_u64(), x.end.as_u64()))
+        .collect();
+    assert_eq!(spans, vec![(V, V + 0x3000), (b, b + 0x2000)]);
+    // Without a busy neighbour nothing extra is released.
+    let mut k = with(PlantedBug::PurgeOverRelease);
+    let d = ok(k.vmalloc(4096, 1));
+    k.vfree(d, Context::Process).unwrap();
+    k.vm_unmap_aliases();
+    assert_eq!(ok(k.vmalloc(8192, 2)), V);
+}

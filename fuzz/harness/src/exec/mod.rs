@@ -1,0 +1,700 @@
+//! The differential executor: apply each op to the model and the subject, compare the results
+//! as a tri-state, then check the subject's **raw** state against its own invariants and the
+//! model, after every op; at the end of the input free everything and prove nothing leaked.
+//!
+//! Checks after each call, in this order (the first failing one is the finding):
+//! 1. the subject's own invariants on its state (I1 overlap, I2, I6) and the structure of its
+//!    page tables walked from the root (I9);
+//! 2. the results (both OK: exact values; both failed: same failure; one failed: a finding);
+//! 3. the events (warnings and TLB flushes), as a sequence;
+//! 4. page tables: every present leaf and table page against the model (I3, I4, I8), and the
+//!    `x86_64` crate's translation of mapped and guard pages (four-level only);
+//! 5. data: the first, middle and last page of a new mapping read the same on both sides;
+//! 6. page ownership and the I5 buckets;
+//! 7. the state view: busy areas, lazy list, `lazy_nr`, deferred list, attempt counters, free
+//!    pages per node, metadata objects.
+
+pub mod call;
+mod compare;
+pub mod tracker;
+
+use std::collections::BTreeSet;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+pub use call::{apply, Call, Outcome};
+use compare::{compare_states, self_check};
+pub use tracker::{Handle, HandleKind, Tracker};
+
+use crate::behaviour::{Behaviours, Feature};
+use crate::finding::{Finding, FindingKind};
+use crate::ops::{Input, Machine, Paging, PAGE_SIZE};
+use crate::oracle::ownership::{self, Claims};
+use crate::oracle::pagetable::{self, map_diff, WalkParams};
+use crate::oracle::x86_crosscheck;
+use crate::subject::{Event, Fatal, Kernel, Reference, StateView};
+
+/// Knobs of one run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Keep a step-by-step log (for `explain`).
+    pub record: bool,
+    /// Cross-check every mapped page through the `x86_64` crate when there are at most this
+    /// many; above it, a deterministic sample of this many.
+    pub crosscheck_limit: usize,
+    /// Run the end-of-input cleanup and leak check.
+    pub end_check: bool,
+    /// The engine's planted fault to switch on (`planted-bugs` builds only; DECISIONS 4.3).
+    pub planted: Option<String>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            record: false,
+            crosscheck_limit: 64,
+            end_check: true,
+            planted: None,
+        }
+    }
+}
+
+/// One executed call, for `explain`.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Op index in the input (cleanup calls continue the numbering).
+    pub index: usize,
+    /// The op as written (or `cleanup`).
+    pub op: String,
+    /// The resolved call, `None` if the op was skipped.
+    pub call: Option<String>,
+    /// The model's result.
+    pub model: String,
+    /// The subject's result.
+    pub subject: String,
+    /// The model's events.
+    pub events: Vec<Event>,
+}
+
+/// What a clean run did.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Ops that ran (cleanup calls included).
+    pub calls: usize,
+    /// Ops skipped because nothing could resolve their slots.
+    pub skipped: usize,
+    /// The BUG or hang that ended the input early, identical on both sides.
+    pub ended: Option<Fatal>,
+    /// Behaviours reached (the campaign's coverage signal).
+    pub features: BTreeSet<Feature>,
+    /// The step log, when recording.
+    pub steps: Vec<Step>,
+    /// Attempt counters at the end, per fault kind (for `fault_injection` drivers).
+    pub attempts: [u64; 5],
+}
+
+/// Run `input` on `subject` against `model`. `Err` is the first finding.
+pub fn run<S: Kernel, M: Reference>(
+    input: &Input,
+    subject: &mut S,
+    model: &mut M,
+    opts: &RunOptions,
+) -> Result<Report, Box<Finding>> {
+    match run_full(input, subject, model, opts) {
+        (report, None) => Ok(report),
+        (_, Some(f)) => Err(f),
+    }
+}
+
+/// As [`run`], but the report (with its step log when recording) survives a finding.
+pub fn run_full<S: Kernel, M: Reference>(
+    input: &Input,
+    subject: &mut S,
+    model: &mut M,
+    opts: &RunOptions,
+) -> (Report, Option<Box<Finding>>) {
+    let mut r = Runner {
+        machine: &input.machine,
+        subject,
+        model,
+        opts,
+        tracker: Tracker::default(),
+        model_state: None,
+        report: Report::default(),
+        behaviours: Behaviours::new(&input.machine),
+    };
+    for (i, op) in input.ops.iter().enumerate() {
+        let arrays = r.model.array_areas();
+        r.model_state_now();
+        let busy = r
+            .model_state
+            .as_ref()
+            .map_or(&[][..], |s| s.busy.as_slice());
+        let Some(call) = r.tracker.resolve(op, busy, &arrays) else {
+            r.report.skipped += 1;
+            r.behaviours.skip(op);
+            if r.opts.record {
+                r.report.steps.push(Step {
+                    index: i,
+                    op: op_line(op),
+                    call: None,
+                    model: "skipped".into(),
+                    subject: "skipped".into(),
+                    events: Vec::new(),
+                });
+            }
+            continue;
+        };
+        match r.step(i, &op_line(op), &call) {
+            Ok(Some(fatal)) => {
+                r.report.ended = Some(fatal);
+                break;
+            }
+            Ok(None) => {}
+            Err(f) => return (r.report, Some(f)),
+        }
+    }
+    if r.report.ended.is_none() && r.opts.end_check {
+        if let Err(f) = r.end_of_input(input.ops.len()) {
+            return (r.report, Some(f));
+        }
+    }
+    r.report.attempts = r.subject.state().attempts;
+    r.report.features = r.behaviours.finish();
+    (r.report, None)
+}
+
+/// The trace line of an op.
+fn op_line(op: &crate::ops::Op) -> String {
+    crate::text::op_line(op)
+}
+
+struct Runner<'a, S: Kernel, M: Reference> {
+    machine: &'a Machine,
+    subject: &'a mut S,
+    model: &'a mut M,
+    opts: &'a RunOptions,
+    tracker: Tracker,
+    /// The model's state view after the last call (recomputed only when a call may change it).
+    model_state: Option<StateView>,
+    report: Report,
+    behaviours: Behaviours,
+}
+
+fn panic_message(e: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = e.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = e.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".into()
+    }
+}
+
+impl<S: Kernel, M: Reference> Runner<'_, S, M> {
+    fn finding(
+        &self,
+        kind: FindingKind,
+        index: usize,
+        what: &str,
+        summary: impl Into<String>,
+        expected: impl Into<String>,
+        actual: impl Into<String>,
+    ) -> Box<Finding> {
+        Box::new(Finding::new(
+            kind,
+            Some(index),
+            what,
+            summary,
+            expected,
+            actual,
+        ))
+    }
+
+    /// Apply one call to both sides and run every check. `Some(fatal)` ends the input.
+    fn step(
+        &mut self,
+        index: usize,
+        line: &str,
+        call: &Call,
+    ) -> Result<Option<Fatal>, Box<Finding>> {
+        let before_state = self.model_state_now().clone();
+        let before = &before_state;
+        let what = format!("{line}  [{call}]");
+        let caller = index as u32;
+        let model = &mut *self.model;
+        let m = catch_unwind(AssertUnwindSafe(|| apply(model, call, caller))).map_err(|e| {
+            Box::new(Finding::new(
+                FindingKind::Divergence,
+                Some(index),
+                &what,
+                format!("the reference model panicked: {}", panic_message(e)),
+                "",
+                "",
+            ))
+        })?;
+        let subject = &mut *self.subject;
+        let s = catch_unwind(AssertUnwindSafe(|| apply(subject, call, caller))).map_err(|e| {
+            Box::new(Finding::new(
+                FindingKind::EnginePanic,
+                Some(index),
+                &what,
+                format!("the {} panicked: {}", "engine", panic_message(e)),
+                "",
+                "",
+            ))
+        })?;
+        let m_events = self.model.take_events();
+        let s_events = self.subject.take_events();
+        let show = |r: &Result<Outcome, Fatal>| match r {
+            Ok(o) => o.to_string(),
+            Err(f) => format!("{f:?}"),
+        };
+        if self.opts.record {
+            self.report.steps.push(Step {
+                index,
+                op: line.to_string(),
+                call: Some(call.to_string()),
+                model: show(&m),
+                subject: show(&s),
+                events: m_events.clone(),
+            });
+        }
+        self.report.calls += 1;
+
+        // 2 (before 1 when a side ended the input: there is no state to check then).
+        let (mo, so) = match (m, s) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(a), Err(b)) if a == b => {
+                self.behaviours
+                    .record(call, &Err(a), &m_events, before, before);
+                if m_events != s_events {
+                    return Err(self.events_finding(index, &what, &m_events, &s_events, true));
+                }
+                return Ok(Some(a));
+            }
+            (m, s) => {
+                return Err(self.finding(
+                    FindingKind::WrongFailureHandling,
+                    index,
+                    &what,
+                    "only one side ended the input (BUG or hang), or they ended it differently",
+                    show(&m),
+                    show(&s),
+                ));
+            }
+        };
+        // Queries take `&self` on both sides (the trait says so): they cannot change state, so
+        // the state oracles have nothing new to look at.
+        if matches!(
+            call,
+            Call::FindVmArea(_)
+                | Call::VmallocToPfn(_)
+                | Call::IsVmallocAddr(_)
+                | Call::Vmallocinfo
+                | Call::Read { .. }
+        ) {
+            if m_events != s_events {
+                return Err(self.events_finding(index, &what, &m_events, &s_events, false));
+            }
+            if mo != so {
+                let kind = match &mo {
+                    Outcome::Pfn(_) => FindingKind::WrongMapping,
+                    Outcome::Bytes(_) => FindingKind::WrongData,
+                    _ => FindingKind::Divergence,
+                };
+                let detail = |o: &Outcome| match o {
+                    Outcome::Text(t) => t.clone(),
+                    Outcome::Bytes(Ok(b)) => hex_lines(b),
+                    other => format!("{other:?}"),
+                };
+                return Err(self.finding(
+                    kind,
+                    index,
+                    &what,
+                    "the query returned different results",
+                    detail(&mo),
+                    detail(&so),
+                ));
+            }
+            self.behaviours
+                .record(call, &Ok(mo), &m_events, before, before);
+            return Ok(None);
+        }
+        let m_state = self.model.state();
+        let s_state = self.subject.state();
+
+        // 1. The subject's own invariants, and the structure of its page tables.
+        if let Some((kind, msg)) = self_check(self.machine, &s_state) {
+            return Err(self.finding(kind, index, &what, msg, "", ""));
+        }
+        if let Some((_, msg)) = self_check(self.machine, &m_state) {
+            return Err(self.finding(
+                FindingKind::Divergence,
+                index,
+                &what,
+                format!("the reference model broke an invariant: {msg}"),
+                "",
+                "",
+            ));
+        }
+        let walk = self.subject.raw().map(|raw| {
+            pagetable::walk(
+                raw,
+                WalkParams {
+                    paging: self.machine.paging,
+                    sme_c_bit: self.machine.pte.masks().2,
+                },
+            )
+        });
+        if let Some(w) = &walk {
+            if !w.problems.is_empty() {
+                return Err(self.finding(
+                    FindingKind::WrongMapping,
+                    index,
+                    &what,
+                    "the page tables in simulated memory are malformed",
+                    "",
+                    w.problems.join("\n"),
+                ));
+            }
+        }
+
+        // 2. Results.
+        if mo != so {
+            let kind = match (&mo, &so) {
+                (a, b) if a.is_null() != b.is_null() => FindingKind::WrongFailureHandling,
+                (Outcome::Addr(_), _) | (Outcome::Area(_), _)
+                    if matches!(call, Call::FindVmArea(_)) =>
+                {
+                    FindingKind::Divergence
+                }
+                (Outcome::Addr(_), _) | (Outcome::Area(_), _) => FindingKind::WrongPlacement,
+                (Outcome::Pfn(_), _) => FindingKind::WrongMapping,
+                (Outcome::Bytes(_), _) | (Outcome::Written(_), _) => FindingKind::WrongData,
+                _ => FindingKind::Divergence,
+            };
+            let detail = |o: &Outcome| match o {
+                Outcome::Text(t) => t.clone(),
+                Outcome::Bytes(Ok(b)) => hex_lines(b),
+                other => format!("{other:?}"),
+            };
+            return Err(self.finding(
+                kind,
+                index,
+                &what,
+                "the call returned different results",
+                detail(&mo),
+                detail(&so),
+            ));
+        }
+
+        // What the caller now holds (the checks below count its pages and guard pages).
+        let new_addr = match &mo {
+            Outcome::Addr(a) => *a,
+            Outcome::Area(v) if matches!(call, Call::GetVmArea { .. }) => v.map(|v| v.addr),
+            _ => None,
+        };
+        let new_pfn = match (&mo, call) {
+            (Outcome::Pfn(p), Call::AllocPage { .. }) => *p,
+            _ => None,
+        };
+        self.tracker.update(call, new_addr, new_pfn, &m_state.busy);
+
+        // 3. Events.
+        if m_events != s_events {
+            let failed = mo.is_null()
+                || m_events
+                    .iter()
+                    .any(|e| !matches!(e, Event::TlbFlush { .. }));
+            return Err(self.events_finding(index, &what, &m_events, &s_events, failed));
+        }
+
+        // 4. Page tables against the model, and the independent walker.
+        if let (Some(w), Some(raw)) = (&walk, self.subject.raw()) {
+            let ptes = self.model.expected_ptes();
+            if !pagetable::leaves_equal(&w.leaves, &ptes) {
+                let actual: std::collections::BTreeMap<u64, u64> =
+                    w.leaves.iter().copied().collect();
+                let lines = map_diff(
+                    &ptes,
+                    &actual,
+                    |va, e| match e {
+                        Some(e) => format!("PTE {va:#x} = {e:#018x}"),
+                        None => format!("PTE {va:#x} not present"),
+                    },
+                    12,
+                );
+                return Err(self.finding(
+                    FindingKind::WrongMapping,
+                    index,
+                    &what,
+                    "present leaf PTEs differ from the model (R7, I3, I4)",
+                    "",
+                    lines.join("\n"),
+                ));
+            }
+            let tables = self.model.expected_tables();
+            if w.tables != tables {
+                let lines = map_diff(
+                    &tables,
+                    &w.tables,
+                    |(l, base), p| match p {
+                        Some(p) => format!("{} table for {base:#x} at pfn {p:#x}", l.name()),
+                        None => format!("no {} table for {base:#x}", l.name()),
+                    },
+                    12,
+                );
+                return Err(self.finding(
+                    FindingKind::WrongMapping,
+                    index,
+                    &what,
+                    "page-table pages differ from the model (I8)",
+                    "",
+                    lines.join("\n"),
+                ));
+            }
+            if self.machine.paging == Paging::FourLevel {
+                let samples = self.crosscheck_samples(&ptes);
+                let problems =
+                    x86_crosscheck::crosscheck(raw, self.machine.pte.masks().2, &samples);
+                if !problems.is_empty() {
+                    return Err(self.finding(
+                        FindingKind::WrongMapping,
+                        index,
+                        &what,
+                        "the x86_64 crate's walk disagrees with the model",
+                        "",
+                        problems.join("\n"),
+                    ));
+                }
+            }
+        }
+
+        // 5. Data in a new mapping.
+        if let (Outcome::Addr(Some(addr)), true) = (
+            &mo,
+            matches!(
+                call,
+                Call::Vmalloc(..)
+                    | Call::VmallocNode { .. }
+                    | Call::VmallocGfp { .. }
+                    | Call::VmallocRange { .. }
+                    | Call::ModuleAlloc(_)
+                    | Call::Vmap { .. }
+            ),
+        ) {
+            if let Some(b) = m_state.busy.iter().find(|b| b.start == *addr) {
+                let mapped = match call {
+                    Call::Vmap { pfns, .. } => pfns.len() as u64,
+                    _ => b.vm.map_or(0, |v| v.nr_pages),
+                };
+                let mut pages = vec![0, mapped / 2, mapped.saturating_sub(1)];
+                pages.dedup();
+                for p in pages.into_iter().filter(|&p| p < mapped) {
+                    let va = addr + p * PAGE_SIZE;
+                    let want = self.model.read(va, PAGE_SIZE as usize);
+                    let got = self.subject.read(va, PAGE_SIZE as usize);
+                    if want != got {
+                        let show = |r: &Result<Vec<u8>, u64>| match r {
+                            Ok(b) => hex_lines(b),
+                            Err(a) => format!("fault at {a:#x}"),
+                        };
+                        return Err(self.finding(FindingKind::WrongData, index, &what,
+                            format!("page {p} of the new mapping at {va:#x} reads differently (__GFP_ZERO, poison or PFN)"),
+                            show(&want), show(&got)));
+                    }
+                }
+            }
+        }
+
+        // 6. Ownership.
+        if let (Some(w), Some(raw)) = (&walk, self.subject.raw()) {
+            let orphaned = self.model.orphaned_pages();
+            let orphan_arrays = self.model.orphaned_array_areas();
+            let claims = Claims {
+                areas: s_state
+                    .busy
+                    .iter()
+                    .filter(|b| b.vm.is_some())
+                    .map(|b| {
+                        (
+                            b.start,
+                            b.pages.as_slice(),
+                            orphan_arrays.contains(&b.start),
+                        )
+                    })
+                    .collect(),
+                tables: w.tables.values().copied().collect(),
+                caller: &self.tracker.pages,
+                orphaned: &orphaned,
+            };
+            let own = ownership::check(raw, self.machine.totalram_pages(), &claims);
+            if let Some((kind, _)) = own.problems.first() {
+                let text: Vec<String> = own.problems.iter().map(|(_, m)| m.clone()).collect();
+                return Err(self.finding(
+                    *kind,
+                    index,
+                    &what,
+                    "page ownership is broken (I5)",
+                    "",
+                    text.join("\n"),
+                ));
+            }
+            let want = self.model.buckets();
+            if own.buckets != want {
+                let kind = if own.buckets.free < want.free {
+                    FindingKind::Leak
+                } else {
+                    FindingKind::Divergence
+                };
+                return Err(self.finding(
+                    kind,
+                    index,
+                    &what,
+                    "the I5 page buckets differ from the model",
+                    format!("{want:#?}"),
+                    format!("{:#?}", own.buckets),
+                ));
+            }
+        }
+
+        // 7. State view.
+        if let Some((kind, summary, e, a)) = compare_states(&m_state, &s_state, mo.is_null()) {
+            return Err(self.finding(kind, index, &what, summary, e, a));
+        }
+
+        self.behaviours
+            .record(call, &Ok(mo), &m_events, before, &m_state);
+        self.model_state = Some(m_state);
+        Ok(None)
+    }
+
+    /// The model's current state view, computed once per change.
+    fn model_state_now(&mut self) -> &StateView {
+        let model = &*self.model;
+        self.model_state.get_or_insert_with(|| model.state())
+    }
+
+    fn events_finding(
+        &self,
+        index: usize,
+        what: &str,
+        m: &[Event],
+        s: &[Event],
+        failure: bool,
+    ) -> Box<Finding> {
+        let kind = if failure {
+            FindingKind::WrongFailureHandling
+        } else {
+            FindingKind::Divergence
+        };
+        let show = |ev: &[Event]| {
+            ev.iter()
+                .map(|e| format!("{e:?}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        self.finding(
+            kind,
+            index,
+            what,
+            "the warnings and TLB flushes differ (spec §11.1)",
+            show(m),
+            show(s),
+        )
+    }
+
+    /// Mapped pages to translate through the `x86_64` crate: all of them, or an even sample,
+    /// plus the first page after each mapped range the caller holds (guard pages, I4).
+    fn crosscheck_samples(
+        &self,
+        ptes: &std::collections::BTreeMap<u64, u64>,
+    ) -> Vec<(u64, Option<u64>)> {
+        let limit = self.opts.crosscheck_limit.max(1);
+        let step = ptes.len().div_ceil(limit).max(1);
+        let mut out: Vec<(u64, Option<u64>)> = ptes
+            .iter()
+            .step_by(step)
+            .map(|(&va, &e)| (va, Some(e)))
+            .collect();
+        for h in self.tracker.areas.iter().take(8) {
+            let after = h.start.wrapping_add(h.mapped);
+            if !ptes.contains_key(&after) {
+                out.push((after, None));
+            }
+        }
+        out
+    }
+
+    /// DECISIONS 3.5: free everything the caller holds, give back its pages, run the deferred
+    /// list, purge; then only table pages, orphaned pages and orphaned arrays may remain.
+    fn end_of_input(&mut self, first_index: usize) -> Result<(), Box<Finding>> {
+        for (k, call) in self.tracker.cleanup().into_iter().enumerate() {
+            if let Some(fatal) = self.step(first_index + k, "cleanup", &call)? {
+                self.report.ended = Some(fatal);
+                return Ok(());
+            }
+        }
+        let index = first_index + self.tracker.cleanup().len();
+        let m = self.model.vmallocinfo();
+        let s = self.subject.vmallocinfo();
+        if m != s {
+            return Err(self.finding(
+                FindingKind::Divergence,
+                index,
+                "end of input: /proc/vmallocinfo",
+                "vmallocinfo differs after cleanup",
+                m,
+                s,
+            ));
+        }
+        // Absolute expectations, independent of the model's bookkeeping.
+        let state = self.subject.state();
+        let orphan_arrays = self.model.orphaned_array_areas();
+        let leftovers: Vec<String> = state
+            .busy
+            .iter()
+            .filter(|b| b.vm.is_none() || !orphan_arrays.contains(&b.start))
+            .map(|b| {
+                format!(
+                    "{:#x}-{:#x} {}",
+                    b.start,
+                    b.end,
+                    if b.vm.is_some() { "live" } else { "lazy" }
+                )
+            })
+            .collect();
+        if !leftovers.is_empty() || state.lazy_nr != 0 || !state.deferred.is_empty() {
+            return Err(Box::new(Finding::new(FindingKind::Leak, None, "end of input",
+                "after freeing everything and purging, VAs remain busy (or lazy_nr / the deferred list is not empty)",
+                "only orphaned nested pages arrays", format!("{}\nlazy_nr={} deferred={:?}", leftovers.join("\n"), state.lazy_nr, state.deferred))));
+        }
+        let n = orphan_arrays.len() as u64;
+        if state.objects.vm_structs != n || state.objects.vmap_areas != n {
+            return Err(Box::new(Finding::new(
+                FindingKind::Leak,
+                None,
+                "end of input",
+                "metadata objects remain after cleanup",
+                format!("vm_structs={n} vmap_areas={n}"),
+                format!(
+                    "vm_structs={} vmap_areas={}",
+                    state.objects.vm_structs, state.objects.vmap_areas
+                ),
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Bytes as hex, 32 per line.
+fn hex_lines(b: &[u8]) -> String {
+    b.chunks(32)
+        .enumerate()
+        .map(|(i, c)| {
+            let hex: String = c.iter().map(|x| format!("{x:02x}")).collect();
+            format!("{:05x}: {hex}", i * 32)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,137 @@
+//! Findings: what the oracles report, in a form a person can act on.
+
+use std::fmt;
+
+/// What kind of bug a finding shows (issue 4's list, plus `WrongData`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FindingKind {
+    /// A frame, VA or metadata object that nothing owns (I5), at an op or at the end check.
+    Leak,
+    /// Busy areas that intersect (I1), or a frame owned twice.
+    Overlap,
+    /// A different address or VA extent than exact lowest fit (R2–R4).
+    WrongPlacement,
+    /// A PTE, table entry, table page or data PFN that differs from the model (R7, I3, I4, I8, I9).
+    WrongMapping,
+    /// Bytes read through a mapping differ (`__GFP_ZERO`, poison, writes; spec §3 of the contract).
+    WrongData,
+    /// A failure (NULL, warning, BUG, residue) that differs from the model (R1, R3, R8, R10, R13).
+    WrongFailureHandling,
+    /// Any other difference between the engine's and the model's state.
+    Divergence,
+    /// An invariant of the engine's own state is broken (I2, I6, ...).
+    InvariantBroken,
+    /// The engine panicked.
+    EnginePanic,
+}
+
+impl FindingKind {
+    /// Every kind.
+    pub const ALL: [FindingKind; 9] = [
+        Self::Leak,
+        Self::Overlap,
+        Self::WrongPlacement,
+        Self::WrongMapping,
+        Self::WrongData,
+        Self::WrongFailureHandling,
+        Self::Divergence,
+        Self::InvariantBroken,
+        Self::EnginePanic,
+    ];
+
+    /// Trace name (`expect: <name> under <planted bug>`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Leak => "leak",
+            Self::Overlap => "overlap",
+            Self::WrongPlacement => "wrong_placement",
+            Self::WrongMapping => "wrong_mapping",
+            Self::WrongData => "wrong_data",
+            Self::WrongFailureHandling => "wrong_failure_handling",
+            Self::Divergence => "divergence",
+            Self::InvariantBroken => "invariant_broken",
+            Self::EnginePanic => "engine_panic",
+        }
+    }
+
+    /// Parse a trace name.
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == s)
+    }
+}
+
+impl fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One finding: what broke, where, expected vs actual, and how to reproduce it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The kind.
+    pub kind: FindingKind,
+    /// Index of the op (in the trace) after which it was seen; `None` for the end-of-input check.
+    pub op_index: Option<usize>,
+    /// The op as a trace line, with the resolved call.
+    pub op: String,
+    /// One line saying what is wrong.
+    pub summary: String,
+    /// The model's side (expected).
+    pub expected: String,
+    /// The subject's side (actual).
+    pub actual: String,
+    /// The command that reproduces it, once the input is saved somewhere.
+    pub reproduce: Option<String>,
+}
+
+impl Finding {
+    /// A finding without a reproduce command yet.
+    pub fn new(
+        kind: FindingKind,
+        op_index: Option<usize>,
+        op: impl Into<String>,
+        summary: impl Into<String>,
+        expected: impl Into<String>,
+        actual: impl Into<String>,
+    ) -> Self {
+        Finding {
+            kind,
+            op_index,
+            op: op.into(),
+            summary: summary.into(),
+            expected: expected.into(),
+            actual: actual.into(),
+            reproduce: None,
+        }
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.op_index {
+            Some(i) => writeln!(f, "vmfuzz finding: {} at op {i}: {}", self.kind, self.op)?,
+            None => writeln!(
+                f,
+                "vmfuzz finding: {} at the end-of-input check: {}",
+                self.kind, self.op
+            )?,
+        }
+        writeln!(f, "  {}", self.summary)?;
+        if self.expected != self.actual {
+            writeln!(f, "diff (< model, expected | > engine, actual):")?;
+            write!(
+                f,
+                "{}",
+                pretty_assertions::StrComparison::new(&self.expected, &self.actual)
+            )?;
+            writeln!(f)?;
+        }
+        if let Some(cmd) = &self.reproduce {
+            writeln!(f, "reproduce: {cmd}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Finding {}

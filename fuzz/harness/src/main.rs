@@ -1,0 +1,4 @@
+//! The `vmfuzz` command line; see `vmfuzz --help`.
+fn main() -> std::process::ExitCode {
+    vmfuzz::cli::main()
+}

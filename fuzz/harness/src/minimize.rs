@@ -1,0 +1,486 @@
+//! Structured shrinking of a failing input (issue 5 `minimize`): drop ops (in halving chunks,
+//! then one by one), drop fault-plan entries, simplify the machine, and shrink op fields
+//! (sizes, alignments, offsets, gfp, protections, nodes, vmap lists), keeping each step only
+//! while the caller's predicate (usually "the same finding kind persists") still holds and the
+//! candidate stays inside the valid domain.
+
+use crate::ops::{Addr, Input, Machine, NodeSpan, Op, Prot, PteScenario, GFP_KERNEL, PAGE_SIZE};
+
+/// Counters of a minimization.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MinimizeStats {
+    /// Ops before.
+    pub ops_before: usize,
+    /// Ops after.
+    pub ops_after: usize,
+    /// Predicate evaluations spent.
+    pub tries: usize,
+}
+
+struct Shrinker<F> {
+    pred: F,
+    tries: usize,
+    budget: usize,
+}
+
+impl<F: FnMut(&Input) -> bool> Shrinker<F> {
+    /// Test a candidate: valid and still failing.
+    fn keeps(&mut self, cand: &Input) -> bool {
+        if self.tries >= self.budget || cand.validate().is_err() {
+            return false;
+        }
+        self.tries += 1;
+        (self.pred)(cand)
+    }
+
+    fn drop_ops(&mut self, best: &mut Input) -> bool {
+        let mut progress = false;
+        let mut chunk = best.ops.len().div_ceil(2).max(1);
+        loop {
+            let mut i = 0;
+            while i < best.ops.len() {
+                let mut cand = best.clone();
+                let end = (i + chunk).min(cand.ops.len());
+                cand.ops.drain(i..end);
+                if self.keeps(&cand) {
+                    *best = cand;
+                    progress = true;
+                } else {
+                    i += chunk;
+                }
+            }
+            if chunk == 1 {
+                return progress;
+            }
+            chunk /= 2;
+        }
+    }
+
+    fn drop_faults(&mut self, best: &mut Input) -> bool {
+        let mut progress = false;
+        let mut i = 0;
+        while i < best.machine.faults.len() {
+            let mut cand = best.clone();
+            cand.machine.faults.remove(i);
+            if self.keeps(&cand) {
+                *best = cand;
+                progress = true;
+            } else {
+                i += 1;
+            }
+        }
+        progress
+    }
+
+    fn simplify_machine(&mut self, best: &mut Input) -> bool {
+        let mut progress = false;
+        for cand_machine in machine_candidates(&best.machine) {
+            if cand_machine == best.machine {
+                continue;
+            }
+            let cand = Input {
+                machine: cand_machine,
+                ops: best.ops.clone(),
+            };
+            if self.keeps(&cand) {
+                *best = cand;
+                progress = true;
+            }
+        }
+        progress
+    }
+
+    fn shrink_fields(&mut self, best: &mut Input) -> bool {
+        let mut progress = false;
+        for i in 0..best.ops.len() {
+            // To a fixpoint: candidates are recomputed from each accepted simplification.
+            'op: loop {
+                for op in op_candidates(&best.ops[i]) {
+                    if op == best.ops[i] {
+                        continue;
+                    }
+                    let mut cand = best.clone();
+                    cand.ops[i] = op;
+                    if self.keeps(&cand) {
+                        *best = cand;
+                        progress = true;
+                        continue 'op;
+                    }
+                }
+                break;
+            }
+        }
+        progress
+    }
+}
+
+/// Shrink `input` while `still_fails` holds, spending at most `budget` evaluations.
+pub fn minimize(
+    input: &Input,
+    still_fails: impl FnMut(&Input) -> bool,
+    budget: usize,
+) -> (Input, MinimizeStats) {
+    let mut s = Shrinker {
+        pred: still_fails,
+        tries: 0,
+        budget,
+    };
+    let mut best = input.clone();
+    loop {
+        let mut progress = s.drop_ops(&mut best);
+        progress |= s.drop_faults(&mut best);
+        progress |= s.simplify_machine(&mut best);
+        progress |= s.shrink_fields(&mut best);
+        if !progress || s.tries >= s.budget {
+            break;
+        }
+    }
+    let stats = MinimizeStats {
+        ops_before: input.ops.len(),
+        ops_after: best.ops.len(),
+        tries: s.tries,
+    };
+    (best, stats)
+}
+
+/// Simpler machines to try, simplest first.
+fn machine_candidates(m: &Machine) -> Vec<Machine> {
+    let mut out = Vec::new();
+    let with = |f: &dyn Fn(&mut Machine)| {
+        let mut c = m.clone();
+        f(&mut c);
+        c
+    };
+    if m.nodes.len() > 1 {
+        out.push(with(&|c| c.nodes.truncate(1)));
+        out.push(with(&|c| {
+            c.nodes.pop();
+        }));
+    }
+    out.push(with(&|c| c.pte = PteScenario::A));
+    out.push(with(&|c| c.module_load_offset = 0));
+    out.push(with(&|c| c.modules_vaddr = crate::ops::MODULES_VADDR));
+    out.push(with(&|c| c.nr_cpus = 1));
+    // Smaller node 0 (fewer pages to look at in a report).
+    if let Some(n0) = m.nodes.first() {
+        let pages = n0.end_pfn - n0.start_pfn;
+        if pages > 512 {
+            out.push(with(&|c| {
+                c.nodes[0] = NodeSpan {
+                    start_pfn: 0,
+                    end_pfn: 256 + (pages - 256) / 2,
+                }
+            }));
+        }
+    }
+    out
+}
+
+fn smaller_sizes(size: u64) -> Vec<u64> {
+    let mut v = vec![
+        PAGE_SIZE,
+        size / 2,
+        size & !(PAGE_SIZE - 1),
+        size.saturating_sub(PAGE_SIZE),
+    ];
+    v.retain(|&s| s < size && s > 0);
+    v
+}
+
+fn smaller_addr(a: Addr) -> Vec<Addr> {
+    match a {
+        Addr::Area { slot, offset } if offset != 0 || slot != 0 => {
+            vec![
+                Addr::Area { slot: 0, offset },
+                Addr::Area { slot, offset: 0 },
+                Addr::Area {
+                    slot,
+                    offset: offset & !(PAGE_SIZE - 1),
+                },
+            ]
+        }
+        Addr::Stale { slot, offset } if offset != 0 || slot != 0 => {
+            vec![
+                Addr::Stale { slot: 0, offset },
+                Addr::Stale { slot, offset: 0 },
+            ]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Simpler versions of one op.
+fn op_candidates(op: &Op) -> Vec<Op> {
+    let mut out = Vec::new();
+    match op {
+        Op::Vmalloc { api, size } => {
+            out.extend(
+                smaller_sizes(*size)
+                    .into_iter()
+                    .map(|size| Op::Vmalloc { api: *api, size }),
+            );
+            out.push(Op::Vmalloc {
+                api: crate::ops::VmallocApi::Vmalloc,
+                size: *size,
+            });
+        }
+        Op::VmallocNode { zero, size, node } => {
+            out.push(Op::Vmalloc {
+                api: crate::ops::VmallocApi::Vmalloc,
+                size: *size,
+            });
+            out.extend(
+                smaller_sizes(*size)
+                    .into_iter()
+                    .map(|size| Op::VmallocNode {
+                        zero: *zero,
+                        size,
+                        node: *node,
+                    }),
+            );
+            out.push(Op::VmallocNode {
+                zero: *zero,
+                size: *size,
+                node: None,
+            });
+        }
+        Op::VmallocGfp { size, gfp, prot } => {
+            out.push(Op::Vmalloc {
+                api: crate::ops::VmallocApi::Vmalloc,
+                size: *size,
+            });
+            out.extend(smaller_sizes(*size).into_iter().map(|size| Op::VmallocGfp {
+                size,
+                gfp: *gfp,
+                prot: *prot,
+            }));
+            out.push(Op::VmallocGfp {
+                size: *size,
+                gfp: GFP_KERNEL,
+                prot: *prot,
+            });
+            out.push(Op::VmallocGfp {
+                size: *size,
+                gfp: *gfp,
+                prot: Prot::Kernel,
+            });
+        }
+        Op::VmallocRange {
+            size,
+            align,
+            start,
+            end,
+            gfp,
+            prot,
+            vm_flags,
+            node,
+        } => {
+            let base = Op::VmallocRange {
+                size: *size,
+                align: *align,
+                start: *start,
+                end: *end,
+                gfp: *gfp,
+                prot: *prot,
+                vm_flags: *vm_flags,
+                node: *node,
+            };
+            let vary = |f: &dyn Fn(&mut Op)| {
+                let mut c = base.clone();
+                f(&mut c);
+                c
+            };
+            for s in smaller_sizes(*size) {
+                out.push(vary(&|c| {
+                    if let Op::VmallocRange { size, .. } = c {
+                        *size = s;
+                    }
+                }));
+            }
+            if align.is_power_of_two() && *align > 1 {
+                for a in [1, PAGE_SIZE, align / 2] {
+                    out.push(vary(&|c| {
+                        if let Op::VmallocRange { align, .. } = c {
+                            *align = a;
+                        }
+                    }));
+                }
+            }
+            out.push(vary(&|c| {
+                if let Op::VmallocRange {
+                    gfp,
+                    prot,
+                    vm_flags,
+                    node,
+                    ..
+                } = c
+                {
+                    *gfp = GFP_KERNEL;
+                    *prot = Prot::Kernel;
+                    *vm_flags = 0;
+                    *node = None;
+                }
+            }));
+        }
+        Op::ModuleAlloc { size } => {
+            out.extend(
+                smaller_sizes(*size)
+                    .into_iter()
+                    .map(|size| Op::ModuleAlloc { size }),
+            );
+        }
+        Op::GetVmArea { size, flags, range } => {
+            out.extend(smaller_sizes(*size).into_iter().map(|size| Op::GetVmArea {
+                size,
+                flags: *flags,
+                range: *range,
+            }));
+            out.push(Op::GetVmArea {
+                size: *size,
+                flags: 0,
+                range: *range,
+            });
+            out.push(Op::GetVmArea {
+                size: *size,
+                flags: *flags,
+                range: None,
+            });
+        }
+        Op::Vmap { pages, flags, prot } => {
+            if !pages.is_empty() {
+                out.push(Op::Vmap {
+                    pages: pages[..pages.len() / 2].to_vec(),
+                    flags: *flags,
+                    prot: *prot,
+                });
+                out.push(Op::Vmap {
+                    pages: pages[..pages.len() - 1].to_vec(),
+                    flags: *flags,
+                    prot: *prot,
+                });
+            }
+            out.push(Op::Vmap {
+                pages: pages.clone(),
+                flags: crate::ops::VM_MAP,
+                prot: Prot::Kernel,
+            });
+        }
+        Op::Vfree { addr } => out.extend(
+            smaller_addr(*addr)
+                .into_iter()
+                .map(|addr| Op::Vfree { addr }),
+        ),
+        Op::Vunmap { addr, irq } => out.extend(
+            smaller_addr(*addr)
+                .into_iter()
+                .map(|addr| Op::Vunmap { addr, irq: *irq }),
+        ),
+        Op::FindVmArea { addr } => out.extend(
+            smaller_addr(*addr)
+                .into_iter()
+                .map(|addr| Op::FindVmArea { addr }),
+        ),
+        Op::VmallocToPfn { addr } => out.extend(
+            smaller_addr(*addr)
+                .into_iter()
+                .map(|addr| Op::VmallocToPfn { addr }),
+        ),
+        Op::Write {
+            slot,
+            offset,
+            len,
+            seed,
+        } => {
+            out.push(Op::Write {
+                slot: *slot,
+                offset: 0,
+                len: *len,
+                seed: *seed,
+            });
+            if *len > 1 {
+                out.push(Op::Write {
+                    slot: *slot,
+                    offset: *offset,
+                    len: len / 2,
+                    seed: *seed,
+                });
+            }
+        }
+        Op::Read { slot, offset, len } => {
+            out.push(Op::Read {
+                slot: *slot,
+                offset: 0,
+                len: *len,
+            });
+            if *len > 1 {
+                out.push(Op::Read {
+                    slot: *slot,
+                    offset: *offset,
+                    len: len / 2,
+                });
+            }
+        }
+        Op::AllocPage { node, .. } => out.push(Op::AllocPage {
+            gfp: GFP_KERNEL,
+            node: *node,
+        }),
+        _ => {}
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::VmallocApi;
+
+    /// The predicate "some op is vmalloc of at least 3 pages" shrinks a long input to that one
+    /// op with size exactly... the smallest candidate the shrinker can reach that still holds.
+    #[test]
+    fn shrinks_to_the_failing_op() {
+        let mut ops = Vec::new();
+        for i in 0..40u64 {
+            ops.push(Op::Vmalloc {
+                api: VmallocApi::Vzalloc,
+                size: (i + 1) * PAGE_SIZE,
+            });
+            ops.push(Op::Vfree {
+                addr: Addr::Area {
+                    slot: i as u32,
+                    offset: 0x1000,
+                },
+            });
+        }
+        let input = Input {
+            machine: Machine::default(),
+            ops,
+        };
+        let pred = |i: &Input| {
+            i.ops
+                .iter()
+                .any(|o| matches!(o, Op::Vmalloc { size, .. } if *size >= 3 * PAGE_SIZE))
+        };
+        let (min, stats) = minimize(&input, pred, 10_000);
+        assert_eq!(stats.ops_before, 80);
+        assert_eq!(min.ops.len(), 1);
+        // Sizes shrink by halving and page steps while >= 3 pages holds: the fixpoint is 3 pages
+        // (4 pages -> 2 fails, -> 3 holds; 3 -> 1 page, 1.5 pages, 2 pages all fail).
+        assert_eq!(
+            min.ops[0],
+            Op::Vmalloc {
+                api: VmallocApi::Vmalloc,
+                size: 3 * PAGE_SIZE
+            }
+        );
+    }
+
+    #[test]
+    fn respects_the_budget() {
+        let input = Input {
+            machine: Machine::default(),
+            ops: vec![Op::Vmallocinfo; 50],
+        };
+        let (_, stats) = minimize(&input, |_| true, 5);
+        assert_eq!(stats.tries, 5);
+    }
+}

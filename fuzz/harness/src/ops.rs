@@ -1,0 +1,780 @@
+//! The op language: one fuzz input is a [`Machine`] plus a list of [`Op`]s.
+//!
+//! Ops carry concrete values (sizes, alignments, ranges, gfp bits) so that a trace reads the
+//! same whoever runs it. References to things that exist only at run time (a live area, a
+//! caller page, a freed address) are *slots*, resolved when the op runs as
+//! `slot % number_of_candidates` (TigerBeetle style): every op applies to something whenever
+//! anything exists, and an op with no candidate at all is skipped, not the rest of the input.
+//!
+//! The domain of valid inputs (what the generator produces and what [`Input::validate`]
+//! accepts) follows DECISIONS.md 3.15–3.16: only the API's protections and gfp combinations,
+//! mapping calls only inside the vmalloc and modules windows, `get_vm_area` sizes capped so a
+//! VA stays below 2^31 pages, and BUG-provoking ops only as an input's last op.
+
+use std::fmt;
+
+/// Hard cap on the number of ops in one input.
+pub const MAX_OPS: usize = 200;
+/// Largest number of pages one `vmap` op may name.
+pub const MAX_VMAP_PAGES: usize = 64;
+/// `get_vm_area`-family sizes are below this (spec §12 "Outside the model": VAs of 2^31
+/// pages or more are excluded; one page is kept for the guard).
+pub const MAX_GET_VM_AREA_SIZE: u64 = (1 << 43) - 2 * 4096;
+/// Largest byte count of one `write`/`read` op.
+pub const MAX_ACCESS_LEN: u32 = 16 * 4096;
+/// Largest `k` of a fault-plan entry.
+pub const MAX_FAULT_INDEX: u64 = 1 << 20;
+
+/// `GFP_KERNEL` in 4.19 (spec §10).
+pub const GFP_KERNEL: u64 = 0x6000c0;
+/// `__GFP_DMA` (never generated; listed for completeness).
+pub const GFP_DMA: u64 = 0x01;
+/// `__GFP_HIGHMEM`.
+pub const GFP_HIGHMEM: u64 = 0x02;
+/// `__GFP_DMA32`.
+pub const GFP_DMA32: u64 = 0x04;
+/// `__GFP_NOWARN`.
+pub const GFP_NOWARN: u64 = 0x200;
+/// `__GFP_NOFAIL`.
+pub const GFP_NOFAIL: u64 = 0x800;
+/// `__GFP_ZERO`.
+pub const GFP_ZERO: u64 = 0x8000;
+/// `__GFP_THISNODE`.
+pub const GFP_THISNODE: u64 = 0x40000;
+/// The optional gfp bits an op may add to `GFP_KERNEL` (DECISIONS 3.15).
+pub const GFP_OPTIONAL: u64 =
+    GFP_ZERO | GFP_NOWARN | GFP_DMA32 | GFP_THISNODE | GFP_HIGHMEM | GFP_NOFAIL;
+
+/// `VM_IOREMAP`.
+pub const VM_IOREMAP: u64 = 0x01;
+/// `VM_ALLOC`.
+pub const VM_ALLOC: u64 = 0x02;
+/// `VM_MAP`.
+pub const VM_MAP: u64 = 0x04;
+/// `VM_USERMAP`.
+pub const VM_USERMAP: u64 = 0x08;
+/// `VM_NO_GUARD`.
+pub const VM_NO_GUARD: u64 = 0x40;
+
+/// Page size.
+pub const PAGE_SIZE: u64 = 4096;
+
+/// Four- or five-level paging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Paging {
+    /// 48-bit virtual addresses, PGD/PUD/PMD/PTE.
+    FourLevel,
+    /// LA57: 57-bit virtual addresses, with a P4D level.
+    FiveLevel,
+}
+
+/// The x86-64 PTE configuration scenarios of spec §8.3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PteScenario {
+    /// NX and PGE supported, no PTI, no SME (the default machine).
+    A,
+    /// As A, with page-table isolation (GLOBAL dropped from kernel protections).
+    B,
+    /// No NX.
+    C,
+    /// SME with the C-bit at bit 47.
+    D,
+    /// No PGE (no GLOBAL bit).
+    E,
+}
+
+impl PteScenario {
+    /// Every scenario, in order.
+    pub const ALL: [PteScenario; 5] = [Self::A, Self::B, Self::C, Self::D, Self::E];
+
+    /// `(supported_pte_mask, default_kernel_pte_mask, sme_c_bit)` (spec §8.3 table).
+    pub fn masks(self) -> (u64, u64, u64) {
+        const GLOBAL: u64 = 1 << 8;
+        const NX: u64 = 1 << 63;
+        match self {
+            Self::A => (u64::MAX, u64::MAX, 0),
+            Self::B => (u64::MAX, !GLOBAL, 0),
+            Self::C => (!NX, !NX, 0),
+            Self::D => (u64::MAX, u64::MAX, 1 << 47),
+            Self::E => (!GLOBAL, !GLOBAL, 0),
+        }
+    }
+}
+
+/// A NUMA node's PFN range, half-open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NodeSpan {
+    /// First PFN.
+    pub start_pfn: u64,
+    /// One past the last PFN.
+    pub end_pfn: u64,
+}
+
+/// The five allocation kinds a fault plan can fail (DECISIONS 3.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FaultKind {
+    /// The `vm_struct` kzalloc.
+    VmStruct,
+    /// The `vmap_area` kmalloc.
+    VmapArea,
+    /// The kmalloc of a pages array of at most 4096 bytes.
+    PagesArray,
+    /// A data page (vmalloc, nested array, `alloc_page`).
+    DataPage,
+    /// A page-table page.
+    TablePage,
+}
+
+impl FaultKind {
+    /// Every kind, in counter order.
+    pub const ALL: [FaultKind; 5] = [
+        Self::VmStruct,
+        Self::VmapArea,
+        Self::PagesArray,
+        Self::DataPage,
+        Self::TablePage,
+    ];
+
+    /// The kind's index in attempt-counter arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The trace name (`vm_struct`, `vmap_area`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::VmStruct => "vm_struct",
+            Self::VmapArea => "vmap_area",
+            Self::PagesArray => "pages_array",
+            Self::DataPage => "data_page",
+            Self::TablePage => "table_page",
+        }
+    }
+
+    /// Parse a trace name.
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == s)
+    }
+}
+
+/// One fault-plan entry: fail the `k`-th (1-based) attempt of `kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fault {
+    /// Which allocation kind.
+    pub kind: FaultKind,
+    /// Which attempt, from 1.
+    pub k: u64,
+}
+
+/// The simulated machine of one input (spec §12 model parameters, DECISIONS 3.17).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Machine {
+    /// Paging mode.
+    pub paging: Paging,
+    /// Online CPUs (1..=64), for `lazy_max_pages`.
+    pub nr_cpus: u32,
+    /// NUMA nodes, ascending and disjoint.
+    pub nodes: Vec<NodeSpan>,
+    /// PTE masks and SME.
+    pub pte: PteScenario,
+    /// `VMALLOC_START`.
+    pub vmalloc_start: u64,
+    /// `VMALLOC_END` as passed (exclusive, odd "last byte" form).
+    pub vmalloc_end: u64,
+    /// `MODULES_VADDR`.
+    pub modules_vaddr: u64,
+    /// `MODULES_END`.
+    pub modules_end: u64,
+    /// `module_load_offset` in bytes.
+    pub module_load_offset: u64,
+    /// The fault plan.
+    pub faults: Vec<Fault>,
+}
+
+impl Default for Machine {
+    /// The default machine of DECISIONS 3.17.
+    fn default() -> Self {
+        Machine {
+            paging: Paging::FourLevel,
+            nr_cpus: 4,
+            nodes: vec![NodeSpan {
+                start_pfn: 0,
+                end_pfn: 0x40000,
+            }],
+            pte: PteScenario::A,
+            vmalloc_start: VMALLOC_START_L4,
+            vmalloc_end: VMALLOC_END_L4,
+            modules_vaddr: MODULES_VADDR,
+            modules_end: MODULES_END,
+            module_load_offset: 0,
+            faults: Vec::new(),
+        }
+    }
+}
+
+/// `VMALLOC_START` with four-level paging and KASLR off.
+pub const VMALLOC_START_L4: u64 = 0xffff_c900_0000_0000;
+/// `VMALLOC_END` with four-level paging and KASLR off (odd "last byte" form).
+pub const VMALLOC_END_L4: u64 = 0xffff_e8ff_ffff_ffff;
+/// `VMALLOC_START` with LA57.
+pub const VMALLOC_START_L5: u64 = 0xffa0_0000_0000_0000;
+/// `VMALLOC_END` with LA57.
+pub const VMALLOC_END_L5: u64 = 0xffd1_ffff_ffff_ffff;
+/// `MODULES_VADDR` without KASLR.
+pub const MODULES_VADDR: u64 = 0xffff_ffff_a000_0000;
+/// `MODULES_END`.
+pub const MODULES_END: u64 = 0xffff_ffff_ff00_0000;
+
+impl Machine {
+    /// Pages handed to the page allocator: PFNs `>= 256` inside the node spans.
+    pub fn totalram_pages(&self) -> u64 {
+        self.nodes
+            .iter()
+            .map(|n| n.end_pfn.saturating_sub(n.start_pfn.max(256)))
+            .sum()
+    }
+
+    /// `lazy_max_pages()` = `fls(nr_cpus) * 8192` (spec §5.4).
+    pub fn lazy_max_pages(&self) -> u64 {
+        let fls = 32 - self.nr_cpus.leading_zeros() as u64;
+        fls * 8192
+    }
+
+    /// The lowest canonical kernel-half address of the paging mode: where `__get_vm_area`
+    /// ranges may start (DECISIONS 3.16).
+    pub fn kernel_half(&self) -> u64 {
+        match self.paging {
+            Paging::FourLevel => 0xffff_8000_0000_0000,
+            Paging::FiveLevel => 0xff00_0000_0000_0000,
+        }
+    }
+
+    /// Is `[start, end)` a sub-window of the vmalloc window?
+    pub fn in_vmalloc_window(&self, start: u64, end: u64) -> bool {
+        start >= self.vmalloc_start && end <= self.vmalloc_end && start <= end
+    }
+
+    /// Is `[start, end)` a sub-window of the modules window?
+    pub fn in_modules_window(&self, start: u64, end: u64) -> bool {
+        start >= self.modules_vaddr && end <= self.modules_end && start <= end
+    }
+
+    /// Check the machine against the generator's domain. The error says what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=64).contains(&self.nr_cpus) {
+            return Err(format!("cpus={} is outside 1..=64", self.nr_cpus));
+        }
+        if self.nodes.is_empty() || self.nodes.len() > 4 {
+            return Err(format!("{} nodes; 1 to 4 are supported", self.nodes.len()));
+        }
+        if self.nodes[0].start_pfn != 0 {
+            return Err("node 0 must start at PFN 0 (the boot tables live below PFN 256)".into());
+        }
+        let mut prev_end = 0;
+        for (i, n) in self.nodes.iter().enumerate() {
+            if n.start_pfn < prev_end || n.end_pfn <= n.start_pfn.max(256) {
+                return Err(format!(
+                    "node {i} span {:#x}-{:#x} is empty, below PFN 256 or overlaps the previous node",
+                    n.start_pfn, n.end_pfn
+                ));
+            }
+            if n.end_pfn > 1 << 28 {
+                return Err(format!(
+                    "node {i} ends above PFN 2^28 (keeps totalram below 2^29 pages, spec §12)"
+                ));
+            }
+            prev_end = n.end_pfn;
+        }
+        let (vs, ve) = match self.paging {
+            Paging::FourLevel => (VMALLOC_START_L4, VMALLOC_END_L4),
+            Paging::FiveLevel => (VMALLOC_START_L5, VMALLOC_END_L5),
+        };
+        if self.vmalloc_start < vs
+            || self.vmalloc_end > ve
+            || !self.vmalloc_start.is_multiple_of(PAGE_SIZE)
+            || self.vmalloc_end <= self.vmalloc_start
+            || (self.vmalloc_end & (PAGE_SIZE - 1)) != PAGE_SIZE - 1
+        {
+            return Err(format!(
+                "vmalloc window {:#x}-{:#x} must be page aligned with an odd last-byte end inside {vs:#x}-{ve:#x}",
+                self.vmalloc_start, self.vmalloc_end
+            ));
+        }
+        if self.modules_vaddr != MODULES_VADDR && self.modules_vaddr != 0xffff_ffff_c000_0000 {
+            return Err(format!("modules start {:#x} is neither 0xffffffffa0000000 nor the KASLR 0xffffffffc0000000", self.modules_vaddr));
+        }
+        if self.modules_end != MODULES_END {
+            return Err(format!(
+                "modules end {:#x} must be 0xffffffffff000000",
+                self.modules_end
+            ));
+        }
+        if !self.module_load_offset.is_multiple_of(PAGE_SIZE)
+            || self.module_load_offset > 1024 * PAGE_SIZE
+        {
+            return Err(format!(
+                "module load offset {:#x} must be k*4096 with k <= 1024",
+                self.module_load_offset
+            ));
+        }
+        for f in &self.faults {
+            if f.k == 0 || f.k > MAX_FAULT_INDEX {
+                return Err(format!(
+                    "fault {} {}: k must be in 1..={MAX_FAULT_INDEX}",
+                    f.kind.name(),
+                    f.k
+                ));
+            }
+        }
+        if self.faults.len() > 16 {
+            return Err("at most 16 fault-plan entries".into());
+        }
+        Ok(())
+    }
+}
+
+/// The vmalloc-family wrappers with fixed parameters (spec §2 table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VmallocApi {
+    /// `vmalloc(size)`.
+    Vmalloc,
+    /// `vzalloc(size)`.
+    Vzalloc,
+    /// `vmalloc_user(size)`.
+    VmallocUser,
+    /// `vmalloc_exec(size)`.
+    VmallocExec,
+    /// `vmalloc_32(size)`.
+    Vmalloc32,
+    /// `vmalloc_32_user(size)`.
+    Vmalloc32User,
+}
+
+impl VmallocApi {
+    /// Every wrapper.
+    pub const ALL: [VmallocApi; 6] = [
+        Self::Vmalloc,
+        Self::Vzalloc,
+        Self::VmallocUser,
+        Self::VmallocExec,
+        Self::Vmalloc32,
+        Self::Vmalloc32User,
+    ];
+
+    /// The kernel function name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Vmalloc => "vmalloc",
+            Self::Vzalloc => "vzalloc",
+            Self::VmallocUser => "vmalloc_user",
+            Self::VmallocExec => "vmalloc_exec",
+            Self::Vmalloc32 => "vmalloc_32",
+            Self::Vmalloc32User => "vmalloc_32_user",
+        }
+    }
+}
+
+/// A protection as the 4.x API passes it (evaluated per machine, spec §8.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Prot {
+    /// `PAGE_KERNEL`.
+    Kernel,
+    /// `PAGE_KERNEL_EXEC`.
+    KernelExec,
+    /// `PAGE_KERNEL_RO`.
+    KernelRo,
+    /// `PAGE_KERNEL_RX`.
+    KernelRx,
+    /// `PAGE_KERNEL_NOCACHE`.
+    KernelNocache,
+}
+
+impl Prot {
+    /// Every protection.
+    pub const ALL: [Prot; 5] = [
+        Self::Kernel,
+        Self::KernelExec,
+        Self::KernelRo,
+        Self::KernelRx,
+        Self::KernelNocache,
+    ];
+
+    /// The kernel macro name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Kernel => "PAGE_KERNEL",
+            Self::KernelExec => "PAGE_KERNEL_EXEC",
+            Self::KernelRo => "PAGE_KERNEL_RO",
+            Self::KernelRx => "PAGE_KERNEL_RX",
+            Self::KernelNocache => "PAGE_KERNEL_NOCACHE",
+        }
+    }
+}
+
+/// An address an op passes to a free or a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Addr {
+    /// NULL.
+    Null,
+    /// A literal address (a wild pointer, or any address a person wrote).
+    Abs(u64),
+    /// `start + offset % va_size` of live area `slot % live_count` (guard page included).
+    Area {
+        /// Live-area slot.
+        slot: u32,
+        /// Byte offset, taken modulo the area's VA size.
+        offset: u64,
+    },
+    /// `start + offset % va_size` of freed area `slot % freed_count` (double free, lazy VA,
+    /// or a reused address).
+    Stale {
+        /// Freed-area slot.
+        slot: u32,
+        /// Byte offset, taken modulo the freed area's VA size.
+        offset: u64,
+    },
+}
+
+/// One operation.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// A fixed-parameter wrapper (`vmalloc`, `vzalloc`, ...).
+    Vmalloc {
+        /// Which wrapper.
+        api: VmallocApi,
+        /// Requested bytes.
+        size: u64,
+    },
+    /// `vmalloc_node` / `vzalloc_node`.
+    VmallocNode {
+        /// `vzalloc_node` if set.
+        zero: bool,
+        /// Requested bytes.
+        size: u64,
+        /// Node, `None` = `NUMA_NO_NODE`.
+        node: Option<u32>,
+    },
+    /// `__vmalloc(size, gfp, prot)`.
+    VmallocGfp {
+        /// Requested bytes.
+        size: u64,
+        /// gfp bits.
+        gfp: u64,
+        /// Protection.
+        prot: Prot,
+    },
+    /// `__vmalloc_node_range` with its full parameter set.
+    VmallocRange {
+        /// Requested bytes.
+        size: u64,
+        /// Alignment (a power of two, except as an input's last op).
+        align: u64,
+        /// `vstart`.
+        start: u64,
+        /// `vend` (exclusive).
+        end: u64,
+        /// gfp bits.
+        gfp: u64,
+        /// Protection.
+        prot: Prot,
+        /// Extra VM flags (`VM_NO_GUARD`, `VM_USERMAP`).
+        vm_flags: u64,
+        /// Node.
+        node: Option<u32>,
+    },
+    /// x86-64 `module_alloc(size)`.
+    ModuleAlloc {
+        /// Requested bytes.
+        size: u64,
+    },
+    /// `get_vm_area(size, flags)` (`range: None`) or `__get_vm_area(size, flags, start, end)`.
+    GetVmArea {
+        /// Requested bytes.
+        size: u64,
+        /// VM flags.
+        flags: u64,
+        /// `(start, end)` for `__get_vm_area`.
+        range: Option<(u64, u64)>,
+    },
+    /// `free_vm_area` of a live area.
+    FreeVmArea {
+        /// Live-area slot.
+        slot: u32,
+    },
+    /// `alloc_page(gfp)` / `alloc_pages_node(node, gfp, 0)`: a caller-owned page.
+    AllocPage {
+        /// gfp bits.
+        gfp: u64,
+        /// Node.
+        node: Option<u32>,
+    },
+    /// `__free_page` of a caller page (skipped while a live vmap maps it).
+    FreePage {
+        /// Caller-page slot.
+        slot: u32,
+    },
+    /// `vmap(pages, count, flags, prot)` of caller pages.
+    Vmap {
+        /// Caller-page slots, one per mapped page.
+        pages: Vec<u32>,
+        /// VM flags (`VM_MAP` plus optional `VM_NO_GUARD`/`VM_USERMAP`).
+        flags: u64,
+        /// Protection.
+        prot: Prot,
+    },
+    /// `vunmap(addr)`; in interrupt context it BUGs (last op only).
+    Vunmap {
+        /// Address.
+        addr: Addr,
+        /// Interrupt context.
+        irq: bool,
+    },
+    /// `vfree(addr)` in process context.
+    Vfree {
+        /// Address.
+        addr: Addr,
+    },
+    /// `vfree` from interrupt context (`atomic: false`) or `vfree_atomic` of a live area's
+    /// start: queued on CPU 0's deferred list.
+    VfreeDeferred {
+        /// Live-area slot.
+        slot: u32,
+        /// `vfree_atomic` instead of `vfree` in interrupt context.
+        atomic: bool,
+    },
+    /// Run CPU 0's deferred-free work.
+    RunDeferred,
+    /// `vm_unmap_aliases()` (a purge).
+    VmUnmapAliases,
+    /// `find_vm_area(addr)`.
+    FindVmArea {
+        /// Address.
+        addr: Addr,
+    },
+    /// `vmalloc_to_pfn(addr)`.
+    VmallocToPfn {
+        /// Address.
+        addr: Addr,
+    },
+    /// `is_vmalloc_addr(addr)`.
+    IsVmallocAddr {
+        /// Address.
+        addr: Addr,
+    },
+    /// Read `/proc/vmallocinfo`.
+    Vmallocinfo,
+    /// Write `len` pattern bytes (from `seed`) into a live mapped area at `offset`.
+    Write {
+        /// Live-area slot (mapped areas only).
+        slot: u32,
+        /// Byte offset, taken modulo the mapped size.
+        offset: u64,
+        /// Byte count (clipped to the mapped size).
+        len: u32,
+        /// Pattern seed.
+        seed: u8,
+    },
+    /// Read `len` bytes of a live mapped area at `offset` and compare.
+    Read {
+        /// Live-area slot (mapped areas only).
+        slot: u32,
+        /// Byte offset, taken modulo the mapped size.
+        offset: u64,
+        /// Byte count (clipped to the mapped size).
+        len: u32,
+    },
+}
+
+/// The bytes a `write` op stores: `seed + 31*i` (mod 256) for the i-th byte.
+pub fn pattern_byte(seed: u8, i: usize) -> u8 {
+    seed.wrapping_add((i as u8).wrapping_mul(31))
+}
+
+impl Op {
+    /// Can this op end the input with a `BUG` by itself (so it may only be the last op)?
+    pub fn may_bug(&self) -> bool {
+        match self {
+            Op::VmallocRange { align, .. } => !align.is_power_of_two(),
+            Op::Vunmap { irq, .. } => *irq,
+            _ => false,
+        }
+    }
+
+    /// The op's short kind name (the trace keyword), used for coverage and reports.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Op::Vmalloc { api, .. } => api.name(),
+            Op::VmallocNode { zero: false, .. } => "vmalloc_node",
+            Op::VmallocNode { zero: true, .. } => "vzalloc_node",
+            Op::VmallocGfp { .. } => "__vmalloc",
+            Op::VmallocRange { .. } => "__vmalloc_node_range",
+            Op::ModuleAlloc { .. } => "module_alloc",
+            Op::GetVmArea { range: None, .. } => "get_vm_area",
+            Op::GetVmArea { range: Some(_), .. } => "__get_vm_area",
+            Op::FreeVmArea { .. } => "free_vm_area",
+            Op::AllocPage { .. } => "alloc_page",
+            Op::FreePage { .. } => "free_page",
+            Op::Vmap { .. } => "vmap",
+            Op::Vunmap { .. } => "vunmap",
+            Op::Vfree { .. } => "vfree",
+            Op::VfreeDeferred { atomic: false, .. } => "vfree_irq",
+            Op::VfreeDeferred { atomic: true, .. } => "vfree_atomic",
+            Op::RunDeferred => "run_deferred",
+            Op::VmUnmapAliases => "vm_unmap_aliases",
+            Op::FindVmArea { .. } => "find_vm_area",
+            Op::VmallocToPfn { .. } => "vmalloc_to_pfn",
+            Op::IsVmallocAddr { .. } => "is_vmalloc_addr",
+            Op::Vmallocinfo => "vmallocinfo",
+            Op::Write { .. } => "write",
+            Op::Read { .. } => "read",
+        }
+    }
+
+    /// Check one op against the domain of valid inputs on `machine`. `last` says whether it
+    /// is the input's last op (BUG-provoking ops are allowed only there).
+    pub fn validate(&self, machine: &Machine, last: bool) -> Result<(), String> {
+        let gfp_ok = |gfp: u64| -> Result<(), String> {
+            if gfp & !GFP_OPTIONAL != GFP_KERNEL {
+                return Err(format!(
+                    "gfp {gfp:#x} is not GFP_KERNEL plus ZERO/NOWARN/DMA32/THISNODE/HIGHMEM/NOFAIL"
+                ));
+            }
+            if gfp & GFP_DMA32 != 0 && gfp & GFP_HIGHMEM != 0 {
+                return Err(
+                    "__GFP_DMA32 with __GFP_HIGHMEM is an invalid zone pair (DECISIONS 3.15)"
+                        .into(),
+                );
+            }
+            Ok(())
+        };
+        let node_ok = |node: Option<u32>| -> Result<(), String> {
+            match node {
+                Some(n) if n as usize >= machine.nodes.len() => Err(format!(
+                    "node {n} does not exist ({} nodes)",
+                    machine.nodes.len()
+                )),
+                _ => Ok(()),
+            }
+        };
+        if self.may_bug() && !last {
+            return Err("a BUG-provoking op (non-power-of-two align, vunmap in interrupt) may only be the last op (DECISIONS 3.3)".into());
+        }
+        match self {
+            Op::VmallocNode { node, .. } => node_ok(*node),
+            Op::VmallocGfp { gfp, .. } => gfp_ok(*gfp),
+            Op::VmallocRange {
+                start,
+                end,
+                gfp,
+                vm_flags,
+                node,
+                ..
+            } => {
+                gfp_ok(*gfp)?;
+                node_ok(*node)?;
+                if vm_flags & !(VM_NO_GUARD | VM_USERMAP) != 0 {
+                    return Err(format!(
+                        "vm_flags {vm_flags:#x}: only VM_NO_GUARD and VM_USERMAP"
+                    ));
+                }
+                if !start.is_multiple_of(PAGE_SIZE) {
+                    return Err(format!(
+                        "start {start:#x} is not page aligned (DECISIONS 3.16)"
+                    ));
+                }
+                let (lo, hi) = (*start.min(end), *start.max(end));
+                if !machine.in_vmalloc_window(lo, hi) && !machine.in_modules_window(lo, hi) {
+                    return Err(format!(
+                        "range {start:#x}-{end:#x} is not inside the vmalloc or modules window (mapping calls, DECISIONS 3.16)"
+                    ));
+                }
+                Ok(())
+            }
+            Op::GetVmArea { size, flags, range } => {
+                if *size > MAX_GET_VM_AREA_SIZE {
+                    return Err(format!("get_vm_area size {size:#x} above {MAX_GET_VM_AREA_SIZE:#x} (spec §12: VAs stay below 2^31 pages)"));
+                }
+                if flags & !(VM_IOREMAP | VM_ALLOC | VM_MAP | VM_USERMAP | VM_NO_GUARD) != 0 {
+                    return Err(format!(
+                        "flags {flags:#x}: only IOREMAP/ALLOC/MAP/USERMAP/NO_GUARD"
+                    ));
+                }
+                if let Some((start, _)) = range {
+                    if !start.is_multiple_of(PAGE_SIZE) {
+                        return Err(format!(
+                            "start {start:#x} is not page aligned (DECISIONS 3.16)"
+                        ));
+                    }
+                    let kernel_half = machine.kernel_half();
+                    if *start < kernel_half {
+                        return Err(format!("start {start:#x} is not in the kernel half"));
+                    }
+                }
+                Ok(())
+            }
+            Op::AllocPage { gfp, node } => {
+                gfp_ok(*gfp)?;
+                node_ok(*node)
+            }
+            Op::Vmap { pages, flags, .. } => {
+                if pages.len() > MAX_VMAP_PAGES {
+                    return Err(format!(
+                        "vmap of {} pages; at most {MAX_VMAP_PAGES}",
+                        pages.len()
+                    ));
+                }
+                if flags & !(VM_NO_GUARD | VM_USERMAP) != VM_MAP {
+                    return Err(format!(
+                        "vmap flags {flags:#x}: VM_MAP plus optional VM_NO_GUARD/VM_USERMAP"
+                    ));
+                }
+                Ok(())
+            }
+            Op::Write { len, .. } | Op::Read { len, .. } => {
+                if *len == 0 || *len > MAX_ACCESS_LEN {
+                    return Err(format!("access length {len} outside 1..={MAX_ACCESS_LEN}"));
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// One fuzz input: the machine and the ops.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Input {
+    /// The simulated machine, fault plan included.
+    pub machine: Machine,
+    /// The ops, at most [`MAX_OPS`].
+    pub ops: Vec<Op>,
+}
+
+impl Input {
+    /// Check the whole input against the domain of valid inputs.
+    pub fn validate(&self) -> Result<(), String> {
+        self.machine.validate()?;
+        if self.ops.len() > MAX_OPS {
+            return Err(format!("{} ops; at most {MAX_OPS}", self.ops.len()));
+        }
+        let n = self.ops.len();
+        for (i, op) in self.ops.iter().enumerate() {
+            op.validate(&self.machine, i + 1 == n)
+                .map_err(|e| format!("op {i} ({}): {e}", op.kind_name()))?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Addr::Null => write!(f, "null"),
+            Addr::Abs(a) => write!(f, "{a:#x}"),
+            Addr::Area { slot, offset: 0 } => write!(f, "area#{slot}"),
+            Addr::Area { slot, offset } => write!(f, "area#{slot}+{offset:#x}"),
+            Addr::Stale { slot, offset: 0 } => write!(f, "stale#{slot}"),
+            Addr::Stale { slot, offset } => write!(f, "stale#{slot}+{offset:#x}"),
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The page-table oracle: walk the subject's **real** tables from the root frame in simulated
+//! physical memory (DECISIONS 2, 3.16, 3.18) and compare every entry with what the model says.
+//!
+//! The walk covers the whole tree, not only the vmalloc and modules windows: any present leaf
+//! outside a live area's mapped pages is a finding (I3, I4). Every intermediate entry must be
+//! exactly `phys | 0x67 | sme_c_bit` for a table the vmap path created (I9), or its boot value
+//! for the static frames of spec §12.1; every table frame must be reached once (no sharing, no
+//! cycles); the set of table pages per level and region must equal the model's (I8).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::ops::Paging;
+use crate::subject::RawMemory;
+
+/// `_PAGE_TABLE` (spec §8.3).
+pub const PAGE_TABLE: u64 = 0x67;
+/// `_KERNPG_TABLE` (the boot entry of PUD 510, spec §12.1).
+pub const KERNPG_TABLE: u64 = 0x63;
+/// The physical-address field of an entry (52-bit physical addresses, spec §8.1).
+pub const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+/// The PS (huge page) bit.
+pub const PSE: u64 = 1 << 7;
+
+/// The level of a page-table page, named by what its entries point to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TableLevel {
+    /// A P4D table (LA57 only): one per 256 TiB region.
+    P4d,
+    /// A PUD table: one per 512 GiB region.
+    Pud,
+    /// A PMD table: one per 1 GiB region.
+    Pmd,
+    /// A PTE table: one per 2 MiB region.
+    Pte,
+}
+
+impl TableLevel {
+    /// log2 of the region a table of this level covers.
+    pub fn region_shift(self) -> u32 {
+        match self {
+            TableLevel::P4d => 48,
+            TableLevel::Pud => 39,
+            TableLevel::Pmd => 30,
+            TableLevel::Pte => 21,
+        }
+    }
+
+    /// The kernel's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            TableLevel::P4d => "p4d",
+            TableLevel::Pud => "pud",
+            TableLevel::Pmd => "pmd",
+            TableLevel::Pte => "pte",
+        }
+    }
+}
+
+/// A table page, keyed by level and the (canonical) base address of the region it covers.
+pub type TableKey = (TableLevel, u64);
+
+/// What the walk found in the subject's frames.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WalkResult {
+    /// Every present leaf as `(VA, raw PTE)`, ascending by VA.
+    pub leaves: Vec<(u64, u64)>,
+    /// Every non-static table page reached: (level, region base) → PFN.
+    pub tables: BTreeMap<TableKey, u64>,
+    /// Structural problems (bad entry values, sharing, cycles, absent frames), in walk order.
+    pub problems: Vec<String>,
+}
+
+/// Geometry and the expected constant parts of entries.
+#[derive(Debug, Clone, Copy)]
+pub struct WalkParams {
+    /// Paging mode.
+    pub paging: Paging,
+    /// The SME C-bit (0 when SME is off).
+    pub sme_c_bit: u64,
+}
+
+/// PFNs of the static boot tables (spec §12.1): root PGD, the kernel image's PUD, the two PMDs,
+/// and with LA57 the P4D.
+pub const STATIC_TABLES: [u64; 5] = [1, 2, 3, 4, 5];
+
+fn sign_extend(va: u64, bits: u32) -> u64 {
+    let shift = 64 - bits;
+    (((va << shift) as i64) >> shift) as u64
+}
+
+/// The boot value of the entry at `index` of static table `pfn`, if it is one (spec §12.1).
+fn boot_entry(params: WalkParams, pfn: u64, index: usize) -> Option<u64> {
+    let c = params.sme_c_bit;
+    match (params.paging, pfn, index) {
+        (Paging::FourLevel, 1, 511) => Some(2 << 12 | PAGE_TABLE | c),
+        (Paging::FiveLevel, 1, 511) => Some(5 << 12 | PAGE_TABLE | c),
+        (Paging::FiveLevel, 5, 511) => Some(2 << 12 | PAGE_TABLE | c),
+        (_, 2, 510) => Some(3 << 12 | KERNPG_TABLE | c),
+        (_, 2, 511) => Some(4 << 12 | PAGE_TABLE | c),
+        _ => None,
+    }
+}
+
+/// Walk the whole tree from the root. Never panics, whatever the frames hold.
+pub fn walk(raw: &dyn RawMemory, params: WalkParams) -> WalkResult {
+    let mut out = WalkResult::default();
+    let mut seen: BTreeSet<u64> = BTreeSet::new();
+    let (top_shift, va_bits, levels): (u32, u32, &[TableLevel]) = match params.paging {
+        Paging::FourLevel => (39, 48, &[TableLevel::Pud, TableLevel::Pmd, TableLevel::Pte]),
+        Paging::FiveLevel => (
+            48,
+            57,
+            &[
+                TableLevel::P4d,
+                TableLevel::Pud,
+                TableLevel::Pmd,
+                TableLevel::Pte,
+            ],
+        ),
+    };
+    let root = raw.root_pfn();
+    seen.insert(root);
+    walk_table(
+        raw, params, root, 0, top_shift, va_bits, levels, true, &mut seen, &mut out,
+    );
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn walk_table(
+    raw: &dyn RawMemory,
+    params: WalkParams,
+    pfn: u64,
+    base: u64,
+    shift: u32,
+    va_bits: u32,
+    below: &[TableLevel],
+    is_static: bool,
+    seen: &mut BTreeSet<u64>,
+    out: &mut WalkResult,
+) {
+    let c = params.sme_c_bit;
+    for index in 0..512usize {
+        let Some(entry) = raw.read_entry(pfn, index) else {
+            out.problems
+                .push(format!("table frame {pfn:#x} is outside simulated memory"));
+            return;
+        };
+        if entry == 0 {
+            continue;
+        }
+        let va = sign_extend(base | (index as u64) << shift, va_bits);
+        let Some((&level, rest)) = below.split_first() else {
+            // Leaf level: record it; the comparison with the model judges its value.
+            out.leaves.push((va, entry));
+            continue;
+        };
+        let child = (entry & ADDR_MASK & !c) >> 12;
+        let boot = if is_static {
+            boot_entry(params, pfn, index)
+        } else {
+            None
+        };
+        let child_static = boot.is_some();
+        match boot {
+            Some(expected) if entry != expected => out.problems.push(format!(
+                "static {} entry for {va:#x} (frame {pfn:#x}[{index}]) is {entry:#x}, boot value {expected:#x} (spec §12.1)",
+                level.name()
+            )),
+            Some(_) => {}
+            None => {
+                let expected = child << 12 | PAGE_TABLE | c;
+                if entry != expected {
+                    out.problems.push(format!(
+                        "{} entry for {va:#x} (frame {pfn:#x}[{index}]) is {entry:#x}, expected {expected:#x} = phys | 0x67 | C-bit (I9)",
+                        level.name()
+                    ));
+                }
+                if entry & PSE != 0 {
+                    // A huge leaf: never created by the vmap path; do not descend.
+                    continue;
+                }
+            }
+        }
+        if !seen.insert(child) {
+            out.problems.push(format!(
+                "table frame {child:#x} is reached twice (shared table or cycle), from {va:#x}"
+            ));
+            continue;
+        }
+        if !child_static {
+            if STATIC_TABLES.contains(&child) || child < 256 {
+                out.problems.push(format!(
+                    "{} entry for {va:#x} points at reserved frame {child:#x}",
+                    level.name()
+                ));
+                continue;
+            }
+            out.tables.insert((level, va), child);
+        }
+        walk_table(
+            raw,
+            params,
+            child,
+            va,
+            shift - 9,
+            va_bits,
+            rest,
+            child_static,
+            seen,
+            out,
+        );
+    }
+}
+
+/// Describe the differences between two maps, at most `limit` lines.
+pub fn map_diff<K: Ord + Copy + std::fmt::Debug, V: PartialEq + Copy>(
+    expected: &BTreeMap<K, V>,
+    actual: &BTreeMap<K, V>,
+    show: impl Fn(&K, Option<&V>) -> String,
+    limit: usize,
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    let keys: BTreeSet<&K> = expected.keys().chain(actual.keys()).collect();
+    for k in keys {
+        let (e, a) = (expected.get(k), actual.get(k));
+        if e != a {
+            if lines.len() == limit {
+                lines.push("...".to_string());
+                break;
+            }
+            lines.push(format!("expected {}\n  actual {}", show(k, e), show(k, a)));
+        }
+    }
+    lines
+}
+
+/// Is the sorted leaf list equal to the map?
+pub fn leaves_equal(leaves: &[(u64, u64)], map: &BTreeMap<u64, u64>) -> bool {
+    leaves.len() == map.len()
+        && leaves
+            .iter()
+            .zip(map.iter())
+            .all(|(&(a, b), (&c, &d))| a == c && b == d)
+}

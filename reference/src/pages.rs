@@ -1,0 +1,332 @@
+//! The physical page pool of spec 12.2 and page contents (contract §3, DECISIONS 3.10).
+//!
+//! Policy (a declared model policy, not kernel behaviour): node `n` = the request's node or
+//! node 0; nodes tried `n, n+1, …` wrapping (only `n` with `__GFP_THISNODE`); within a node
+//! ZONE_NORMAL then ZONE_DMA32 (only DMA32 for `GFP_DMA32`); within a zone the lowest free
+//! PFN. PFNs below 256 are never handed out.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::arith::PAGE_SIZE;
+use crate::config::NodeSpan;
+use crate::types::Gfp;
+
+/// PFNs below this are firmware and kernel image, never in the pool (12.2).
+pub(crate) const FIRST_POOL_PFN: u64 = 256;
+/// PFNs below this are ZONE_DMA32 (4 GiB), the rest ZONE_NORMAL (12.2, §8.4).
+pub(crate) const DMA32_END_PFN: u64 = 1 << 20;
+/// The byte a free (poisoned) page reads as (`PAGE_POISON`, DECISIONS 3.10).
+pub(crate) const POISON: u8 = 0xaa;
+
+/// The two zones of the model (12.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Zone {
+    Normal,
+    Dma32,
+}
+
+/// Free PFNs as disjoint, non-adjacent half-open runs `start → end`.
+///
+/// A run list keeps "lowest free PFN in a range" cheap on machines of millions of pages
+/// without changing the rule, which stays "lowest free".
+#[derive(Clone, Debug, Default)]
+struct FreeRuns {
+    runs: BTreeMap<u64, u64>,
+}
+
+impl FreeRuns {
+    /// The lowest free PFN in `[lo, hi)`.
+    fn lowest_in(&self, lo: u64, hi: u64) -> Option<u64> {
+        if lo >= hi {
+            return None;
+        }
+        if let Some((_, &end)) = self.runs.range(..=lo).next_back() {
+            if end > lo {
+                return Some(lo);
+            }
+        }
+        let (&start, _) = self.runs.range(lo..hi).next()?;
+        Some(start)
+    }
+
+    fn contains(&self, pfn: u64) -> bool {
+        matches!(self.runs.range(..=pfn).next_back(), Some((_, &end)) if end > pfn)
+    }
+
+    /// Removes a free `pfn`, splitting its run.
+    fn remove(&mut self, pfn: u64) {
+        let Some((&start, &end)) = self.runs.range(..=pfn).next_back() else {
+            return;
+        };
+        if end <= pfn {
+            return;
+        }
+        self.runs.remove(&start);
+        if start < pfn {
+            self.runs.insert(start, pfn);
+        }
+        if pfn + 1 < end {
+            self.runs.insert(pfn + 1, end);
+        }
+    }
+
+    /// Adds a PFN that is not free, merging with neighbouring runs.
+    fn insert(&mut self, pfn: u64) {
+        if self.contains(pfn) {
+            return;
+        }
+        let mut start = pfn;
+        let mut end = pfn + 1;
+        if let Some((&s, &e)) = self.runs.range(..pfn).next_back() {
+            if e == pfn {
+                start = s;
+                self.runs.remove(&s);
+            }
+        }
+        if let Some(&e) = self.runs.get(&end) {
+            self.runs.remove(&end);
+            end = e;
+        }
+        self.runs.insert(start, end);
+    }
+
+    /// Number of free PFNs in `[lo, hi)`.
+    fn count_in(&self, lo: u64, hi: u64) -> u64 {
+        self.runs
+            .iter()
+            .map(|(&s, &e)| e.min(hi).saturating_sub(s.max(lo)))
+            .sum()
+    }
+}
+
+/// What a frame reads as: a uniform fill until its first write, then its bytes.
+#[derive(Clone, Debug)]
+enum Frame {
+    Fill(u8),
+    Bytes(Box<[u8; PAGE_SIZE as usize]>),
+}
+
+/// The pool of 12.2: free runs, the allocated set, and sparse contents.
+#[derive(Clone, Debug)]
+pub(crate) struct PagePool {
+    nodes: Vec<NodeSpan>,
+    free: FreeRuns,
+    allocated: BTreeSet<u64>,
+    contents: BTreeMap<u64, Frame>,
+}
+
+impl PagePool {
+    /// Every PFN `>= 256` inside a node span, all free (contract §3).
+    pub(crate) fn new(nodes: &[NodeSpan]) -> Self {
+        let mut free = FreeRuns::default();
+        for span in nodes {
+            let start = span.start_pfn.max(FIRST_POOL_PFN);
+            if start < span.end_pfn {
+                free.runs.insert(start, span.end_pfn);
+            }
+        }
+        PagePool {
+            nodes: nodes.to_vec(),
+            free,
+            allocated: BTreeSet::new(),
+            contents: BTreeMap::new(),
+        }
+    }
+
+    /// Whether `pfn` is a pool frame (12.2): in a node span and `>= 256`.
+    pub(crate) fn in_pool(&self, pfn: u64) -> bool {
+        pfn >= FIRST_POOL_PFN && self.node_of(pfn).is_some()
+    }
+
+    /// The node whose span holds `pfn`.
+    pub(crate) fn node_of(&self, pfn: u64) -> Option<usize> {
+        self.nodes
+            .iter()
+            .position(|s| s.start_pfn <= pfn && pfn < s.end_pfn)
+    }
+
+    /// The PFN range of one zone of one node, clipped to the pool.
+    fn zone_range(&self, node: usize, zone: Zone) -> (u64, u64) {
+        let span = self.nodes[node];
+        let lo = span.start_pfn.max(FIRST_POOL_PFN);
+        match zone {
+            Zone::Dma32 => (lo, span.end_pfn.min(DMA32_END_PFN)),
+            Zone::Normal => (lo.max(DMA32_END_PFN), span.end_pfn),
+        }
+    }
+
+    /// 12.2: the frame a request `(node, gfp)` gets, or `None` if no allowed zone has one.
+    ///
+    /// `GFP_DMA` is read like `GFP_DMA32` (the model has no ZONE_DMA; the lowest modelled
+    /// zone is the closest reading). The caller has validated `node`.
+    pub(crate) fn policy_12_2(&self, node: Option<u32>, gfp: Gfp) -> Option<u64> {
+        let count = self.nodes.len();
+        let first = node.map_or(0, |n| n as usize);
+        let tries = if gfp.has(Gfp::THISNODE) { 1 } else { count };
+        let zones: &[Zone] = if gfp.has(Gfp::DMA32) || gfp.has(Gfp::DMA) {
+            &[Zone::Dma32]
+        } else {
+            &[Zone::Normal, Zone::Dma32]
+        };
+        (0..tries)
+            .map(|i| (first + i) % count)
+            .flat_map(|n| zones.iter().map(move |&z| (n, z)))
+            .find_map(|(n, z)| {
+                let (lo, hi) = self.zone_range(n, z);
+                self.free.lowest_in(lo, hi)
+            })
+    }
+
+    /// Hands out a free frame; its contents are zero if `zeroed`, else poison.
+    pub(crate) fn take(&mut self, pfn: u64, zeroed: bool) {
+        self.free.remove(pfn);
+        self.allocated.insert(pfn);
+        let fill = if zeroed { 0 } else { POISON };
+        self.contents.insert(pfn, Frame::Fill(fill));
+    }
+
+    /// Gives a frame back; it reads as poison again (DECISIONS 3.10). Returns whether it was
+    /// allocated.
+    pub(crate) fn release(&mut self, pfn: u64) -> bool {
+        if !self.allocated.remove(&pfn) {
+            return false;
+        }
+        self.free.insert(pfn);
+        self.contents.remove(&pfn);
+        true
+    }
+
+    pub(crate) fn is_allocated(&self, pfn: u64) -> bool {
+        self.allocated.contains(&pfn)
+    }
+
+    pub(crate) fn is_free(&self, pfn: u64) -> bool {
+        self.free.contains(pfn)
+    }
+
+    pub(crate) fn allocated(&self) -> &BTreeSet<u64> {
+        &self.allocated
+    }
+
+    /// Free pool frames per node, in node order.
+    pub(crate) fn free_per_node(&self) -> Vec<u64> {
+        self.nodes
+            .iter()
+            .map(|s| s.start_pfn.max(FIRST_POOL_PFN))
+            .zip(self.nodes.iter())
+            .map(|(lo, s)| self.free.count_in(lo, s.end_pfn))
+            .collect()
+    }
+
+    /// Total pool frames (free or allocated).
+    pub(crate) fn pool_size(&self) -> u64 {
+        self.nodes
+            .iter()
+            .map(|s| s.end_pfn.saturating_sub(s.start_pfn.max(FIRST_POOL_PFN)))
+            .sum()
+    }
+
+    /// The 4096 bytes of a frame.
+    pub(crate) fn bytes(&self, pfn: u64) -> Vec<u8> {
+        match self.contents.get(&pfn) {
+            None => vec![POISON; PAGE_SIZE as usize],
+            Some(Frame::Fill(b)) => vec![*b; PAGE_SIZE as usize],
+            Some(Frame::Bytes(bytes)) => bytes.to_vec(),
+        }
+    }
+
+    pub(crate) fn read_byte(&self, pfn: u64, offset: usize) -> u8 {
+        match self.contents.get(&pfn) {
+            None => POISON,
+            Some(Frame::Fill(b)) => *b,
+            Some(Frame::Bytes(bytes)) => bytes[offset % PAGE_SIZE as usize],
+        }
+    }
+
+    pub(crate) fn write_byte(&mut self, pfn: u64, offset: usize, value: u8) {
+        let frame = self.contents.entry(pfn).or_insert(Frame::Fill(POISON));
+        if let Frame::Fill(b) = *frame {
+            *frame = Frame::Bytes(Box::new([b; PAGE_SIZE as usize]));
+        }
+        if let Frame::Bytes(bytes) = frame {
+            bytes[offset % PAGE_SIZE as usize] = value;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(start_pfn: u64, end_pfn: u64) -> NodeSpan {
+        NodeSpan { start_pfn, end_pfn }
+    }
+
+    #[test]
+    fn free_runs_split_and_merge() {
+        let mut r = FreeRuns::default();
+        r.runs.insert(10, 20);
+        r.remove(10);
+        r.remove(15);
+        assert_eq!(r.runs, BTreeMap::from([(11, 15), (16, 20)]));
+        assert_eq!(r.lowest_in(0, 100), Some(11));
+        assert_eq!(r.lowest_in(15, 100), Some(16));
+        assert_eq!(r.lowest_in(12, 13), Some(12));
+        assert_eq!(r.lowest_in(15, 16), None);
+        r.insert(15);
+        assert_eq!(r.runs, BTreeMap::from([(11, 20)]));
+        r.insert(10);
+        assert_eq!(r.runs, BTreeMap::from([(10, 20)]));
+        assert_eq!(r.count_in(0, 12), 2);
+    }
+
+    #[test]
+    fn policy_lowest_pfn_never_below_256() {
+        // 12.2: on the default node [0, 0x40000) the first frame is 0x100 (PFNs < 256 are
+        // never handed out), then 0x101.
+        let mut p = PagePool::new(&[span(0, 0x40000)]);
+        assert_eq!(p.pool_size(), 0x40000 - 0x100);
+        let a = p.policy_12_2(None, Gfp::KERNEL).unwrap();
+        p.take(a, false);
+        let b = p.policy_12_2(None, Gfp::KERNEL).unwrap();
+        assert_eq!((a, b), (0x100, 0x101));
+        // Freeing 0x100 makes it the lowest again.
+        p.release(0x100);
+        assert_eq!(p.policy_12_2(None, Gfp::KERNEL), Some(0x100));
+    }
+
+    #[test]
+    fn policy_zones_and_node_fallback() {
+        // Node 0 = [0xfff00, 0x100010): DMA32 part [0xfff00, 0x100000), Normal part
+        // [0x100000, 0x100010). Node 1 = [0x100010, 0x100020), all Normal.
+        let mut p = PagePool::new(&[span(0xfff00, 0x100010), span(0x100010, 0x100020)]);
+        // 12.2: Normal before DMA32 → 0x100000; DMA32 only for GFP_DMA32 → 0xfff00.
+        assert_eq!(p.policy_12_2(None, Gfp::KERNEL), Some(0x100000));
+        assert_eq!(p.policy_12_2(None, Gfp::VMALLOC32), Some(0xfff00));
+        assert_eq!(p.policy_12_2(Some(1), Gfp::KERNEL), Some(0x100010));
+        // Exhaust node 1: a node-1 request falls back to node 0 (1+1 wraps to 0), Normal.
+        for pfn in 0x100010..0x100020 {
+            p.take(pfn, false);
+        }
+        assert_eq!(p.policy_12_2(Some(1), Gfp::KERNEL), Some(0x100000));
+        // With THISNODE only node 1 is tried: nothing.
+        assert_eq!(p.policy_12_2(Some(1), Gfp::KERNEL | Gfp::THISNODE), None);
+        // A DMA32 request on node 1 (no DMA32 there) falls back to node 0's DMA32.
+        assert_eq!(p.policy_12_2(Some(1), Gfp::VMALLOC32), Some(0xfff00));
+        assert_eq!(p.free_per_node(), vec![256 + 16, 0]);
+    }
+
+    #[test]
+    fn contents_fill_poison_and_bytes() {
+        // DECISIONS 3.10: free reads 0xaa; ZERO pages read 0; writes read back; a freed page
+        // is poisoned again.
+        let mut p = PagePool::new(&[span(0, 0x200)]);
+        assert_eq!(p.read_byte(0x100, 0), 0xaa);
+        p.take(0x100, true);
+        assert_eq!(p.read_byte(0x100, 7), 0);
+        p.write_byte(0x100, 7, 0x5a);
+        assert_eq!((p.read_byte(0x100, 7), p.read_byte(0x100, 8)), (0x5a, 0));
+        p.release(0x100);
+        assert_eq!(p.bytes(0x100), vec![0xaa; 4096]);
+    }
+}
