@@ -12,7 +12,6 @@ use crate::behaviour::{Category, Feature};
 use crate::campaign::{self, CampaignOptions};
 use crate::codec;
 use crate::exec::RunOptions;
-use crate::finding::Finding;
 use crate::load;
 use crate::minimize::minimize;
 use crate::ops::Input;
@@ -392,76 +391,42 @@ fn annotations(input: &Input, ro: &RunOptions) -> Vec<Option<String>> {
     notes
 }
 
-/// Did `result` meet `expect`?
-fn verdict(
-    expect: &Expect,
-    result: &Result<crate::exec::Report, Box<Finding>>,
-) -> Result<(), String> {
-    use crate::subject::Fatal;
-    match (expect, result) {
-        (Expect::Clean, Ok(r)) if r.ended.is_none() => Ok(()),
-        (Expect::Bug(k), Ok(r)) if r.ended == Some(Fatal::Bug(*k)) => Ok(()),
-        (Expect::Hang, Ok(r)) if r.ended == Some(Fatal::WouldHang) => Ok(()),
-        (Expect::Finding { kind, .. }, Err(f)) if f.kind == *kind => Ok(()),
-        (_, Ok(r)) => Err(match r.ended {
-            Some(f) => format!("the input ended with {f:?}"),
-            None => "the run was clean".into(),
-        }),
-        (_, Err(f)) => Err(format!(
-            "finding {} at op {:?}: {}",
-            f.kind, f.op_index, f.summary
-        )),
-    }
-}
-
 fn replay(a: ReplayArgs) -> u8 {
+    use crate::replay::{replay_file, Replayed};
     let files = match load::collect(&a.paths) {
         Ok(f) => f,
         Err(e) => return usage_error(e),
     };
     let (mut pass, mut fail, mut errors, mut skipped) = (0, 0, 0, 0);
     for f in &files {
-        let trace = match load::load(f) {
-            Ok(t) => t,
-            Err(e) => {
-                println!("ERROR {e}");
-                errors += 1;
-                continue;
-            }
-        };
-        let planted = planted_of(&trace.expect);
-        if let Some(p) = &planted {
-            if crate::check_planted_name(p).is_err() {
-                println!(
-                    "SKIP  {} (expects planted fault {p}: build with --features planted-bugs)",
-                    f.display()
-                );
-                skipped += 1;
-                continue;
-            }
-        }
-        let result = crate::check(&trace.input, &run_opts(planted));
-        match verdict(&trace.expect, &result) {
-            Ok(()) => {
+        match replay_file(f) {
+            Ok(Replayed::Pass) => {
                 println!("ok    {}", f.display());
                 pass += 1;
             }
-            Err(why) => {
-                println!(
-                    "FAIL  {}: expected {}, but {why}",
-                    f.display(),
-                    trace.expect
-                );
-                if let (true, Err(finding)) = (a.verbose, &result) {
-                    let mut finding = (**finding).clone();
+            Ok(Replayed::Skipped(why)) => {
+                println!("SKIP  {}: {why}", f.display());
+                skipped += 1;
+            }
+            Ok(Replayed::Fail(why, finding)) => {
+                println!("FAIL  {}: {why}", f.display());
+                if let (true, Some(finding)) = (a.verbose, finding) {
+                    let mut finding = *finding;
                     finding.reproduce = Some(reproduce_command(f));
                     println!("{finding}");
                 }
                 fail += 1;
             }
+            Err(e) => {
+                println!("ERROR {e}");
+                errors += 1;
+            }
         }
     }
-    println!("vmfuzz replay: {pass} passed, {fail} failed, {errors} unreadable, {skipped} skipped, of {}", files.len());
+    println!(
+        "vmfuzz replay: {pass} passed, {fail} failed, {errors} unreadable, {skipped} skipped, of {}",
+        files.len()
+    );
     if fail > 0 {
         1
     } else if errors > 0 {

@@ -31,6 +31,7 @@ pub mod load;
 pub mod minimize;
 pub mod ops;
 pub mod oracle;
+pub mod replay;
 pub mod subject;
 pub mod text;
 

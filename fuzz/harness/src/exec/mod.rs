@@ -7,12 +7,16 @@
 //!    page tables walked from the root (I9);
 //! 2. the results (both OK: exact values; both failed: same failure; one failed: a finding);
 //! 3. the events (warnings and TLB flushes), as a sequence;
-//! 4. page tables: every present leaf and table page against the model (I3, I4, I8), and the
+//! 4. the state view: busy areas, lazy list, `lazy_nr`, deferred list, attempt counters, free
+//!    pages per node, metadata objects (an area the engine keeps live and the model freed is
+//!    a leak; a different extent is a wrong placement);
+//! 5. page tables: every present leaf and table page against the model (I3, I4, I8), and the
 //!    `x86_64` crate's translation of mapped and guard pages (four-level only);
-//! 5. data: the first, middle and last page of a new mapping read the same on both sides;
-//! 6. page ownership and the I5 buckets;
-//! 7. the state view: busy areas, lazy list, `lazy_nr`, deferred list, attempt counters, free
-//!    pages per node, metadata objects.
+//! 6. data: the first, middle and last page of a new mapping read the same on both sides;
+//! 7. page ownership and the I5 buckets.
+//!
+//! Queries (`find_vm_area`, `vmalloc_to_pfn`, `is_vmalloc_addr`, `vmallocinfo`, reads) take
+//! `&self` on both sides, so only their results and events are compared.
 
 pub mod call;
 mod compare;
@@ -409,7 +413,12 @@ impl<S: Kernel, M: Reference> Runner<'_, S, M> {
             return Err(self.events_finding(index, &what, &m_events, &s_events, failed));
         }
 
-        // 4. Page tables against the model, and the independent walker.
+        // 4. State view: busy areas, lazy list, deferred list, counters.
+        if let Some((kind, summary, e, a)) = compare_states(&m_state, &s_state, mo.is_null()) {
+            return Err(self.finding(kind, index, &what, summary, e, a));
+        }
+
+        // 5. Page tables against the model, and the independent walker.
         if let (Some(w), Some(raw)) = (&walk, self.subject.raw()) {
             let ptes = self.model.expected_ptes();
             if !pagetable::leaves_equal(&w.leaves, &ptes) {
@@ -470,7 +479,7 @@ impl<S: Kernel, M: Reference> Runner<'_, S, M> {
             }
         }
 
-        // 5. Data in a new mapping.
+        // 6. Data in a new mapping.
         if let (Outcome::Addr(Some(addr)), true) = (
             &mo,
             matches!(
@@ -507,7 +516,7 @@ impl<S: Kernel, M: Reference> Runner<'_, S, M> {
             }
         }
 
-        // 6. Ownership.
+        // 7. Ownership.
         if let (Some(w), Some(raw)) = (&walk, self.subject.raw()) {
             let orphaned = self.model.orphaned_pages();
             let orphan_arrays = self.model.orphaned_array_areas();
@@ -556,11 +565,6 @@ impl<S: Kernel, M: Reference> Runner<'_, S, M> {
                     format!("{:#?}", own.buckets),
                 ));
             }
-        }
-
-        // 7. State view.
-        if let Some((kind, summary, e, a)) = compare_states(&m_state, &s_state, mo.is_null()) {
-            return Err(self.finding(kind, index, &what, summary, e, a));
         }
 
         self.behaviours
