@@ -50,4 +50,4 @@ pub use ptes::TableLevel;
 pub use types::{
     AccessError, ArrayKind, BugKind, Context, Event, Fatal, Gfp, Prot, VmFlags, VmInfo,
 };
-pub use views::{AreaState, BusyArea, LiveObjects, PageBuckets, Request};
+pub use views::{AreaState, BusyArea, LiveObjects, PageBucketCounts, PageBuckets, Request};

@@ -66,6 +66,21 @@ pub struct PageBuckets {
     pub orphaned: BTreeSet<u64>,
 }
 
+/// The sizes of the I5 buckets, in pages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PageBucketCounts {
+    /// Free pool frames.
+    pub free: u64,
+    /// Data pages of live areas (nested pages-array areas included, orphaned ones not).
+    pub live_data: u64,
+    /// Page-table pages allocated by vmap walks.
+    pub table: u64,
+    /// Pages a caller holds from `alloc_page`.
+    pub caller_owned: u64,
+    /// Orphaned pages (vunmap/free_vm_area on vmalloc memory, orphaned arrays' pages).
+    pub orphaned: u64,
+}
+
 /// Kmalloc'ed metadata as live-object counts (I5).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LiveObjects {
@@ -161,7 +176,34 @@ impl Model {
     /// Pages orphaned by `vunmap`/`free_vm_area` on vmalloc memory, including the pages of
     /// orphaned nested array areas (I5).
     pub fn orphaned_pages(&self) -> BTreeSet<u64> {
-        self.page_buckets().orphaned
+        let mut set = self.orphaned_pages.clone();
+        for record in self.busy.iter().filter_map(|a| a.record()) {
+            if record.orphaned {
+                set.extend(record.pages.iter().copied());
+            }
+        }
+        set
+    }
+
+    /// The sizes of the I5 buckets of [`Model::page_buckets`], counted without building the
+    /// sets (the fuzzer compares them after every op).
+    pub fn page_bucket_counts(&self) -> PageBucketCounts {
+        let mut counts = PageBucketCounts {
+            free: self.pool.free_per_node().iter().sum(),
+            live_data: 0,
+            table: self.tables.allocated().len() as u64,
+            caller_owned: self.caller_pages.len() as u64,
+            orphaned: self.orphaned_pages.len() as u64,
+        };
+        for record in self.busy.iter().filter_map(|a| a.record()) {
+            let n = record.pages.len() as u64;
+            if record.orphaned {
+                counts.orphaned += n;
+            } else {
+                counts.live_data += n;
+            }
+        }
+        counts
     }
 
     /// Kmalloc'ed pages arrays leaked by `vunmap`/`free_vm_area` (I5).

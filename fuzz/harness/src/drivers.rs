@@ -13,7 +13,7 @@ use crate::adapter::engine::EngineKernel;
 use crate::codec;
 use crate::exec::RunOptions;
 use crate::finding::Finding;
-use crate::ops::{Fault, FaultKind, Input, Machine, Op, Paging, PteScenario, MAX_OPS};
+use crate::ops::{Fault, FaultKind, Input, Machine, Op, Paging, Prot, PteScenario, MAX_OPS};
 use crate::subject::{Context, Kernel};
 use crate::text::{self, Expect, Trace};
 
@@ -157,58 +157,121 @@ pub fn page_tables(data: &[u8]) -> Verdict {
 /// owns). Nothing may panic; the engine answers NULL, a warning, or a typed BUG, and a BUG
 /// ends the sequence (the kernel is dead).
 pub fn raw_bytes(data: &[u8]) -> Verdict {
+    raw_calls(data);
+    Verdict::Keep
+}
+
+/// What one `raw_bytes` sequence did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RawRun {
+    /// Engine calls made.
+    pub calls: usize,
+    /// The call kind (0..20) and fatal outcome that ended the sequence, if one did.
+    pub ended: Option<(u8, crate::subject::Fatal)>,
+}
+
+/// The body of [`raw_bytes`]: how many engine calls ran before the bytes ran out or a BUG
+/// ended the sequence (the robustness test checks that sequences are long).
+pub fn raw_calls(data: &[u8]) -> RawRun {
     let _ = text::parse(&String::from_utf8_lossy(data));
     let mut u = Unstructured::new(data);
     let machine = small_machine(&mut u);
     let Ok(mut k) = EngineKernel::new(&machine, planted_from_env().as_deref()) else {
-        return Verdict::Reject;
+        return RawRun::default();
     };
+    let mut ended = None;
     let mut calls = 0;
     let prots = crate::ops::Prot::ALL;
+    // Addresses and PFNs the engine returned: frees and vmaps mostly reuse them (plus an
+    // offset), so sequences build real state before a wild argument ends them with a BUG.
+    let mut seen: Vec<u64> = vec![machine.vmalloc_start];
+    // Starts of live mapped areas and of live get_vm_area areas, and live caller pages: the
+    // frees that would BUG on anything else take one out (wild values only when `rare`).
+    let mut mapped: Vec<u64> = Vec::new();
+    let mut areas: Vec<u64> = Vec::new();
+    let mut pfns: Vec<u64> = Vec::new();
     while !u.is_empty() && calls < MAX_OPS {
         calls += 1;
         let kind: u8 = u.arbitrary().unwrap_or(0);
-        let a: u64 = u.arbitrary().unwrap_or(0);
+        let raw_a: u64 = u.arbitrary().unwrap_or(0);
         let b: u64 = u.arbitrary().unwrap_or(0);
         let c: u64 = u.arbitrary().unwrap_or(0);
         let s: u8 = u.arbitrary().unwrap_or(0);
-        let node = if s & 0x80 != 0 {
-            None
-        } else {
-            Some(u32::from(s & 7))
+        // A returned address (3/4, most often exactly), or a raw one (1/4).
+        let exact = seen[(raw_a >> 2) as usize % seen.len()];
+        let a = match raw_a & 3 {
+            0 => raw_a,
+            1 => exact.wrapping_add(b % 8192),
+            _ => exact,
         };
+        let pfn = |v: &[u64], x: u64| match (x & 15, v.is_empty()) {
+            (0, _) | (_, true) => x,
+            _ => v[(x >> 4) as usize % v.len()],
+        };
+        let take =
+            |v: &mut Vec<u64>, x: u64| (!v.is_empty()).then(|| v.swap_remove(x as usize % v.len()));
+        // Mostly valid nodes and power-of-two alignments (a BUG ends the sequence), sometimes not.
+        let rare = s & 0x1f == 0x1f;
+        let node = match (rare, s >> 7) {
+            (true, _) => Some(u32::from(s >> 5)),
+            (false, 0) => None,
+            (false, _) => Some(0),
+        };
+        let align = if rare { b } else { 1u64 << (b % 64) };
         let prot = prots[usize::from(s) % prots.len()];
-        let ctx = if s & 1 == 0 {
-            Context::Process
-        } else {
+        let ctx = if rare {
             Context::Interrupt
+        } else {
+            Context::Process
         };
-        let r = match kind % 20 {
-            0 => k.vmalloc(a, 0).map(drop),
-            1 => k.vzalloc(a, 0).map(drop),
-            2 => k.vmalloc_node(a, node, 0).map(drop),
-            3 => k.vmalloc_gfp(a, b, prot, 0).map(drop),
-            4 => k
-                .vmalloc_node_range(a, b, c, c.wrapping_add(b), a ^ c, prot, b >> 32, node, 0)
-                .map(drop),
-            5 => k.module_alloc(a, 0).map(drop),
-            6 => k.get_vm_area(a, b, None, 0).map(drop),
+        let small = a % (1 << 24);
+        let r: Result<Option<u64>, crate::subject::Fatal> = match kind % 20 {
+            0 => k.vmalloc(small, 0),
+            1 => k.vzalloc(a, 0),
+            2 => k.vmalloc_node(small, node, 0),
+            3 => k.vmalloc_gfp(small, b, prot, 0),
+            4 => k.vmalloc_node_range(
+                small,
+                align,
+                c,
+                c.wrapping_add(b % (1 << 30)),
+                b,
+                prot,
+                b >> 32,
+                node,
+                0,
+            ),
+            5 => k.module_alloc(small, 0),
+            6 => k.get_vm_area(a, b, None, 0).map(|v| v.map(|v| v.addr)),
             7 => k
                 .get_vm_area(a, b, Some((c, c.wrapping_add(a))), 0)
-                .map(drop),
-            8 => k.free_vm_area(a),
-            9 => k.alloc_page(b, node).map(drop),
-            10 => k.free_page(a),
-            11 => k
-                .vmap(&[a, b, c][..usize::from(s) % 4], b, prot, 0)
-                .map(drop),
-            12 => k.vunmap(a, ctx),
-            13 => k.vfree(a, ctx),
-            14 => k.vfree_atomic(a),
-            15 => k.run_deferred(),
+                .map(|v| v.map(|v| v.addr)),
+            8 => match (rare, take(&mut areas, b)) {
+                (false, None) => Ok(None),
+                (false, Some(x)) => k.free_vm_area(x).map(|()| None),
+                (true, _) => k.free_vm_area(a).map(|()| None),
+            },
+            9 => k.alloc_page(b, node),
+            10 => match (rare, take(&mut pfns, b)) {
+                (false, None) => Ok(None),
+                (false, Some(p)) => k.free_page(p).map(|()| None),
+                (true, _) => k.free_page(pfn(&pfns, b)).map(|()| None),
+            },
+            11 => {
+                let pages = [pfn(&pfns, b), pfn(&pfns, c), pfn(&pfns, b ^ c)];
+                k.vmap(&pages[..usize::from(s) % 4], b, prot, 0)
+            }
+            12 => k.vunmap(a, ctx).map(|()| None),
+            13 => k.vfree(a, ctx).map(|()| None),
+            14 => match (rare, take(&mut mapped, b)) {
+                (false, None) => Ok(None),
+                (false, Some(x)) => k.vfree_atomic(x).map(|()| None),
+                (true, _) => k.vfree_atomic(a).map(|()| None),
+            },
+            15 => k.run_deferred().map(|()| None),
             16 => {
                 k.vm_unmap_aliases();
-                Ok(())
+                Ok(None)
             }
             17 => {
                 let _ = (
@@ -217,24 +280,44 @@ pub fn raw_bytes(data: &[u8]) -> Verdict {
                     k.is_vmalloc_addr(a),
                     k.vmallocinfo(),
                 );
-                Ok(())
+                Ok(None)
             }
             18 => {
                 let _ = k.write(a, &data[..data.len().min(usize::from(s))]);
-                Ok(())
+                Ok(None)
             }
             _ => {
                 let _ = k.read(a, usize::from(s) * 64);
-                Ok(())
+                Ok(None)
             }
         };
         let _ = k.take_events();
-        if r.is_err() {
-            break;
+        match r {
+            Ok(Some(x)) if kind % 20 == 9 => pfns.push(x),
+            Ok(Some(x)) => {
+                seen.push(x);
+                match kind % 20 {
+                    6 | 7 => areas.push(x),
+                    11 if prot_writable(prot) => mapped.push(x),
+                    0..=5 if !matches!(prot, Prot::KernelRo | Prot::KernelRx) || kind % 20 < 3 => {
+                        mapped.push(x)
+                    }
+                    _ => {}
+                }
+            }
+            Ok(None) => {}
+            Err(f) => {
+                ended = Some((kind % 20, f));
+                break;
+            }
         }
     }
     let _ = k.state();
-    Verdict::Keep
+    RawRun { calls, ended }
+}
+
+fn prot_writable(p: Prot) -> bool {
+    !matches!(p, Prot::KernelRo | Prot::KernelRx)
 }
 
 /// A small machine from a few bytes (for `raw_bytes`).

@@ -365,13 +365,13 @@ impl Reference for ModelKernel {
         out
     }
     fn buckets(&self) -> Buckets {
-        let b = self.m.page_buckets();
+        let b = self.m.page_bucket_counts();
         Buckets {
             free: b.free,
-            live_data: b.live_data.len() as u64,
-            tables: b.table.len() as u64,
-            caller: b.caller_owned.len() as u64,
-            orphaned: b.orphaned.len() as u64,
+            live_data: b.live_data,
+            tables: b.table,
+            caller: b.caller_owned,
+            orphaned: b.orphaned,
         }
     }
 }

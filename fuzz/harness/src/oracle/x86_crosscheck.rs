@@ -38,8 +38,12 @@ struct CopyMapping<'a> {
 impl CopyMapping<'_> {
     fn copy(&self, pfn: u64) -> Box<PageTable> {
         let mut table = Box::new(PageTable::new());
-        for (i, slot) in table.iter_mut().enumerate() {
-            let entry = self.raw.read_entry(pfn, i).unwrap_or(0) & !self.sme_c_bit;
+        let raw = self
+            .raw
+            .read_table(pfn)
+            .unwrap_or_else(|| Box::new([0; 512]));
+        for (slot, &entry) in table.iter_mut().zip(raw.iter()) {
+            let entry = entry & !self.sme_c_bit;
             slot.set_addr(
                 PhysAddr::new_truncate(entry & ADDR_MASK),
                 PageTableFlags::from_bits_retain(entry & !ADDR_MASK),
