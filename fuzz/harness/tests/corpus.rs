@@ -11,7 +11,7 @@ use vmfuzz::replay::{replay_file, Replayed};
 fn main() {
     let args = Arguments::from_args();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../corpus");
-    let files = match vmfuzz::load::collect(&[root.clone()]) {
+    let files = match vmfuzz::load::collect(std::slice::from_ref(&root)) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("cannot list the corpus: {e}");
