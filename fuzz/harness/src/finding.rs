@@ -120,11 +120,16 @@ impl fmt::Display for Finding {
         writeln!(f, "  {}", self.summary)?;
         if self.expected != self.actual {
             writeln!(f, "diff (< model, expected | > engine, actual):")?;
-            write!(
-                f,
-                "{}",
-                pretty_assertions::StrComparison::new(&self.expected, &self.actual)
-            )?;
+            let diff =
+                pretty_assertions::StrComparison::new(&self.expected, &self.actual).to_string();
+            // Colours only on a terminal (reports also go to files and CI logs).
+            if std::io::IsTerminal::is_terminal(&std::io::stdout())
+                && std::env::var_os("NO_COLOR").is_none()
+            {
+                write!(f, "{diff}")?;
+            } else {
+                write!(f, "{}", strip_ansi(&diff))?;
+            }
             writeln!(f)?;
         }
         if let Some(cmd) = &self.reproduce {
@@ -135,3 +140,31 @@ impl fmt::Display for Finding {
 }
 
 impl std::error::Error for Finding {}
+
+/// Remove ANSI colour sequences (`ESC [ ... m`).
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_colour_codes() {
+        assert_eq!(strip_ansi("\u{1b}[31m<a\u{1b}[0m b"), "<a b");
+    }
+}

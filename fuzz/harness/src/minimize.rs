@@ -33,15 +33,17 @@ impl<F: FnMut(&Input) -> bool> Shrinker<F> {
         (self.pred)(cand)
     }
 
+    /// Delete chunks of ops (halving), each with the ops that refer to what it created, the
+    /// rest renumbered to name the same things ([`crate::exec::reslot`]).
     fn drop_ops(&mut self, best: &mut Input) -> bool {
         let mut progress = false;
         let mut chunk = best.ops.len().div_ceil(2).max(1);
         loop {
             let mut i = 0;
             while i < best.ops.len() {
-                let mut cand = best.clone();
-                let end = (i + chunk).min(cand.ops.len());
-                cand.ops.drain(i..end);
+                let end = (i + chunk).min(best.ops.len());
+                let keep: Vec<bool> = (0..best.ops.len()).map(|j| j < i || j >= end).collect();
+                let cand = crate::exec::reslot::reslot(best, &keep);
                 if self.keeps(&cand) {
                     *best = cand;
                     progress = true;

@@ -20,6 +20,7 @@
 
 pub mod call;
 mod compare;
+pub mod reslot;
 pub mod tracker;
 
 use std::collections::BTreeSet;
@@ -306,11 +307,7 @@ impl<S: Kernel, M: Reference> Runner<'_, S, M> {
                     Outcome::Bytes(_) => FindingKind::WrongData,
                     _ => FindingKind::Divergence,
                 };
-                let detail = |o: &Outcome| match o {
-                    Outcome::Text(t) => t.clone(),
-                    Outcome::Bytes(Ok(b)) => hex_lines(b),
-                    other => format!("{other:?}"),
-                };
+                let detail = outcome_detail;
                 return Err(self.finding(
                     kind,
                     index,
@@ -377,11 +374,7 @@ impl<S: Kernel, M: Reference> Runner<'_, S, M> {
                 (Outcome::Bytes(_), _) | (Outcome::Written(_), _) => FindingKind::WrongData,
                 _ => FindingKind::Divergence,
             };
-            let detail = |o: &Outcome| match o {
-                Outcome::Text(t) => t.clone(),
-                Outcome::Bytes(Ok(b)) => hex_lines(b),
-                other => format!("{other:?}"),
-            };
+            let detail = outcome_detail;
             return Err(self.finding(
                 kind,
                 index,
@@ -402,7 +395,8 @@ impl<S: Kernel, M: Reference> Runner<'_, S, M> {
             (Outcome::Pfn(p), Call::AllocPage { .. }) => *p,
             _ => None,
         };
-        self.tracker.update(call, new_addr, new_pfn, &m_state.busy);
+        self.tracker
+            .update(call, new_addr, new_pfn, &m_state.busy, index);
 
         // 3. Events.
         if m_events != s_events {
@@ -688,6 +682,19 @@ impl<S: Kernel, M: Reference> Runner<'_, S, M> {
             )));
         }
         Ok(())
+    }
+}
+
+/// An outcome in full, for a diff: addresses in hex, VM info field by field, bytes as hex.
+fn outcome_detail(o: &Outcome) -> String {
+    match o {
+        Outcome::Text(t) => t.clone(),
+        Outcome::Bytes(Ok(b)) => hex_lines(b),
+        Outcome::Area(Some(vm)) => format!(
+            "vm_struct addr={:#x} size={:#x} flags={:#x} nr_pages={} caller=op{} array={:x?}",
+            vm.addr, vm.size, vm.flags, vm.nr_pages, vm.caller, vm.array
+        ),
+        other => other.to_string(),
     }
 }
 

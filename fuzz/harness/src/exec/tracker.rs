@@ -3,9 +3,14 @@
 //! Slots resolve as `slot % candidates` (never an early return: STYLE.md). An op with no
 //! candidate, or one whose target the generator must never produce (DECISIONS 3.15: a bad or
 //! interior free inside a nested pages-array area, anything touching an area queued for
-//! deferred free, `__free_page` of a page a live vmap still maps), is skipped.
+//! deferred free, `__free_page` of a page a live vmap still maps, writes through a read-only
+//! mapping), is skipped.
 //! The live set is reconciled with the model's busy list after every op, so frees by any path
 //! (interior pointers, stale addresses that hit a reused VA, deferred work) are followed.
+//!
+//! Every handle remembers its *origin*, the index of the op that created it. The minimizer
+//! uses origins to delete ops without changing what the remaining ops refer to
+//! ([`Tracker::origins`], [`Tracker::reslot`]).
 
 use std::collections::BTreeSet;
 
@@ -40,17 +45,30 @@ pub struct Handle {
     /// Mapped with a writable protection (writes through RO/RX mappings would oops: never
     /// generated).
     pub writable: bool,
+    /// Index of the op that created it.
+    pub origin: usize,
 }
 
-/// The protection a mapping call uses (spec §2 table).
-fn call_prot(call: &Call) -> Prot {
-    match call {
-        Call::Vmalloc(VmallocApi::VmallocExec, _) | Call::ModuleAlloc(_) => Prot::KernelExec,
-        Call::VmallocGfp { prot, .. }
-        | Call::VmallocRange { prot, .. }
-        | Call::Vmap { prot, .. } => *prot,
-        _ => Prot::Kernel,
-    }
+/// A freed area a later op may name with `stale#N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stale {
+    /// Start address.
+    pub start: u64,
+    /// VA size, guard included.
+    pub va_size: u64,
+    /// Index of the op that created it.
+    pub origin: usize,
+}
+
+/// What a slot of an op referred to, by the op that created it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Origin {
+    /// A live area.
+    Area(usize),
+    /// A freed area.
+    Stale(usize),
+    /// A caller page.
+    Page(usize),
 }
 
 /// The caller's view of the running input.
@@ -60,10 +78,12 @@ pub struct Tracker {
     pub areas: Vec<Handle>,
     /// Caller pages (`alloc_page`), in creation order.
     pub pages: Vec<u64>,
-    /// Recently freed areas `(start, va_size)`, newest last.
-    pub stale: Vec<(u64, u64)>,
-    /// Areas queued for deferred free `(start, va_size)`.
-    pub queued: Vec<(u64, u64)>,
+    /// The op that allocated each of `pages`.
+    pub page_origins: Vec<usize>,
+    /// Recently freed areas, newest last.
+    pub stale: Vec<Stale>,
+    /// Areas queued for deferred free.
+    pub queued: Vec<Stale>,
 }
 
 /// How many freed areas are remembered for `stale#N`.
@@ -77,6 +97,17 @@ fn pick<T>(items: &[T], slot: u32) -> Option<&T> {
     }
 }
 
+/// The protection a mapping call uses (spec §2 table).
+fn call_prot(call: &Call) -> Prot {
+    match call {
+        Call::Vmalloc(VmallocApi::VmallocExec, _) | Call::ModuleAlloc(_) => Prot::KernelExec,
+        Call::VmallocGfp { prot, .. }
+        | Call::VmallocRange { prot, .. }
+        | Call::Vmap { prot, .. } => *prot,
+        _ => Prot::Kernel,
+    }
+}
+
 impl Tracker {
     /// Resolve an address operand.
     pub fn addr(&self, a: Addr) -> Option<u64> {
@@ -87,7 +118,7 @@ impl Tracker {
                 pick(&self.areas, slot).map(|h| h.start.wrapping_add(offset % h.va_size.max(1)))
             }
             Addr::Stale { slot, offset } => {
-                pick(&self.stale, slot).map(|&(s, sz)| s.wrapping_add(offset % sz.max(1)))
+                pick(&self.stale, slot).map(|s| s.start.wrapping_add(offset % s.va_size.max(1)))
             }
         }
     }
@@ -106,7 +137,7 @@ impl Tracker {
     /// Would freeing `addr` touch something the generator must not touch (DECISIONS 3.15)?
     fn forbidden_free(&self, addr: u64, busy: &[BusyArea], arrays: &BTreeSet<u64>) -> bool {
         let inside = |s: u64, len: u64| addr >= s && addr - s < len;
-        if self.queued.iter().any(|&(s, len)| inside(s, len)) {
+        if self.queued.iter().any(|q| inside(q.start, q.va_size)) {
             return true;
         }
         busy.iter()
@@ -118,11 +149,7 @@ impl Tracker {
     pub fn resolve(&self, op: &Op, busy: &[BusyArea], arrays: &BTreeSet<u64>) -> Option<Call> {
         let free_target = |a: Addr| -> Option<u64> {
             let addr = self.addr(a)?;
-            if self.forbidden_free(addr, busy, arrays) {
-                None
-            } else {
-                Some(addr)
-            }
+            (!self.forbidden_free(addr, busy, arrays)).then_some(addr)
         };
         Some(match op {
             Op::Vmalloc { api, size } => Call::Vmalloc(*api, *size),
@@ -235,14 +262,16 @@ impl Tracker {
     }
 
     /// Record what a call did for the caller, from the model's result and its busy list after.
+    /// `origin` is the index of the op that made the call.
     pub fn update(
         &mut self,
         call: &Call,
         new_addr: Option<u64>,
         new_pfn: Option<u64>,
         busy_after: &[BusyArea],
+        origin: usize,
     ) {
-        let rw = matches!(
+        let writable = matches!(
             call_prot(call),
             Prot::Kernel | Prot::KernelExec | Prot::KernelNocache
         );
@@ -251,6 +280,16 @@ impl Tracker {
                 .iter()
                 .find(|b| b.start == start && b.vm.is_some())
         };
+        let handle =
+            |b: &BusyArea, mapped: u64, kind: HandleKind, pfns: Vec<u64>, writable: bool| Handle {
+                start: b.start,
+                va_size: b.end - b.start,
+                mapped,
+                kind,
+                pfns,
+                writable,
+                origin,
+            };
         match call {
             Call::Vmalloc(..)
             | Call::VmallocNode { .. }
@@ -259,50 +298,48 @@ impl Tracker {
             | Call::ModuleAlloc(_) => {
                 if let Some(b) = new_addr.and_then(area_at) {
                     let nr = b.vm.map_or(0, |v| v.nr_pages);
-                    self.areas.push(Handle {
-                        start: b.start,
-                        va_size: b.end - b.start,
-                        mapped: nr * PAGE_SIZE,
-                        kind: HandleKind::Vmalloc,
-                        pfns: Vec::new(),
-                        writable: rw,
-                    });
+                    self.areas.push(handle(
+                        b,
+                        nr * PAGE_SIZE,
+                        HandleKind::Vmalloc,
+                        Vec::new(),
+                        writable,
+                    ));
                 }
             }
             Call::GetVmArea { .. } => {
                 if let Some(b) = new_addr.and_then(area_at) {
-                    self.areas.push(Handle {
-                        start: b.start,
-                        va_size: b.end - b.start,
-                        mapped: 0,
-                        kind: HandleKind::VmArea,
-                        pfns: Vec::new(),
-                        writable: false,
-                    });
+                    self.areas
+                        .push(handle(b, 0, HandleKind::VmArea, Vec::new(), false));
                 }
             }
             Call::Vmap { pfns, .. } => {
                 if let Some(b) = new_addr.and_then(area_at) {
-                    self.areas.push(Handle {
-                        start: b.start,
-                        va_size: b.end - b.start,
-                        mapped: pfns.len() as u64 * PAGE_SIZE,
-                        kind: HandleKind::Vmap,
-                        pfns: pfns.clone(),
-                        writable: rw,
-                    });
+                    let mapped = pfns.len() as u64 * PAGE_SIZE;
+                    self.areas
+                        .push(handle(b, mapped, HandleKind::Vmap, pfns.clone(), writable));
                 }
             }
-            Call::AllocPage { .. } => self.pages.extend(new_pfn),
+            Call::AllocPage { .. } => {
+                if let Some(p) = new_pfn {
+                    self.pages.push(p);
+                    self.page_origins.push(origin);
+                }
+            }
             Call::FreePage(pfn) => {
                 if let Some(i) = self.pages.iter().position(|p| p == pfn) {
                     self.pages.remove(i);
+                    self.page_origins.remove(i);
                 }
             }
             Call::VfreeDeferred { addr, .. } => {
                 if let Some(i) = self.areas.iter().position(|h| h.start == *addr) {
                     let h = self.areas.remove(i);
-                    self.queued.push((h.start, h.va_size));
+                    self.queued.push(Stale {
+                        start: h.start,
+                        va_size: h.va_size,
+                        origin: h.origin,
+                    });
                 }
             }
             Call::RunDeferred => {
@@ -320,16 +357,122 @@ impl Tracker {
             if live {
                 kept.push(h);
             } else {
-                self.stale.push((h.start, h.va_size));
+                self.stale.push(Stale {
+                    start: h.start,
+                    va_size: h.va_size,
+                    origin: h.origin,
+                });
             }
         }
         self.areas = kept;
-        self.queued
-            .retain(|&(s, _)| busy_after.iter().any(|b| b.start == s && b.vm.is_some()));
+        self.queued.retain(|q| {
+            busy_after
+                .iter()
+                .any(|b| b.start == q.start && b.vm.is_some())
+        });
         if self.stale.len() > STALE_KEEP {
             let drop = self.stale.len() - STALE_KEEP;
             self.stale.drain(..drop);
         }
+    }
+
+    fn area_origin(&self, a: Addr) -> Option<Origin> {
+        match a {
+            Addr::Area { slot, .. } => pick(&self.areas, slot).map(|h| Origin::Area(h.origin)),
+            Addr::Stale { slot, .. } => pick(&self.stale, slot).map(|s| Origin::Stale(s.origin)),
+            Addr::Null | Addr::Abs(_) => None,
+        }
+    }
+
+    /// What each slot of `op` refers to now, in the order [`Tracker::reslot`] expects.
+    pub fn origins(&self, op: &Op) -> Vec<Origin> {
+        let page = |s: u32| {
+            (!self.pages.is_empty())
+                .then(|| Origin::Page(self.page_origins[s as usize % self.pages.len()]))
+        };
+        match op {
+            Op::FreeVmArea { slot } => pick(&self.areas, *slot)
+                .map(|h| Origin::Area(h.origin))
+                .into_iter()
+                .collect(),
+            Op::FreePage { slot } => page(*slot).into_iter().collect(),
+            Op::Vmap { pages, .. } => pages.iter().filter_map(|&s| page(s)).collect(),
+            Op::Vunmap { addr, .. }
+            | Op::Vfree { addr }
+            | Op::FindVmArea { addr }
+            | Op::VmallocToPfn { addr }
+            | Op::IsVmallocAddr { addr } => self.area_origin(*addr).into_iter().collect(),
+            Op::VfreeDeferred { slot, .. } | Op::Write { slot, .. } => {
+                pick(&self.writable(), *slot)
+                    .map(|h| Origin::Area(h.origin))
+                    .into_iter()
+                    .collect()
+            }
+            Op::Read { slot, .. } => pick(&self.mapped(), *slot)
+                .map(|h| Origin::Area(h.origin))
+                .into_iter()
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// `op` with its slots renumbered so that they refer to `wanted` (from [`Tracker::origins`]
+    /// on an earlier run) in the current state; `None` if something it referred to no longer
+    /// exists.
+    pub fn reslot(&self, op: &Op, wanted: &[Origin]) -> Option<Op> {
+        let area_slot = |list: &[&Handle], o: Origin| -> Option<u32> {
+            let Origin::Area(o) = o else { return None };
+            list.iter().position(|h| h.origin == o).map(|i| i as u32)
+        };
+        let all: Vec<&Handle> = self.areas.iter().collect();
+        let addr = |a: Addr, o: Option<&Origin>| -> Option<Addr> {
+            match (a, o) {
+                (Addr::Area { offset, .. }, Some(&o)) => Some(Addr::Area {
+                    slot: area_slot(&all, o)?,
+                    offset,
+                }),
+                (Addr::Stale { offset, .. }, Some(&Origin::Stale(o))) => {
+                    let i = self.stale.iter().position(|s| s.origin == o)?;
+                    Some(Addr::Stale {
+                        slot: i as u32,
+                        offset,
+                    })
+                }
+                (Addr::Null | Addr::Abs(_), None) => Some(a),
+                _ => None,
+            }
+        };
+        let page_slot = |o: Origin| -> Option<u32> {
+            let Origin::Page(o) = o else { return None };
+            self.page_origins
+                .iter()
+                .position(|&p| p == o)
+                .map(|i| i as u32)
+        };
+        let mut op = op.clone();
+        match &mut op {
+            Op::FreeVmArea { slot } => *slot = area_slot(&all, *wanted.first()?)?,
+            Op::FreePage { slot } => *slot = page_slot(*wanted.first()?)?,
+            Op::Vmap { pages, .. } => {
+                if pages.len() != wanted.len() {
+                    return None;
+                }
+                for (s, &o) in pages.iter_mut().zip(wanted) {
+                    *s = page_slot(o)?;
+                }
+            }
+            Op::Vunmap { addr: a, .. }
+            | Op::Vfree { addr: a }
+            | Op::FindVmArea { addr: a }
+            | Op::VmallocToPfn { addr: a }
+            | Op::IsVmallocAddr { addr: a } => *a = addr(*a, wanted.first())?,
+            Op::VfreeDeferred { slot, .. } | Op::Write { slot, .. } => {
+                *slot = area_slot(&self.writable(), *wanted.first()?)?
+            }
+            Op::Read { slot, .. } => *slot = area_slot(&self.mapped(), *wanted.first()?)?,
+            _ => {}
+        }
+        Some(op)
     }
 
     /// The calls that give everything back at the end of an input (DECISIONS 3.5): free every
