@@ -518,7 +518,7 @@ fn explain(a: ExplainArgs) -> u8 {
     ));
     for s in &steps {
         let mark = if s.model != s.subject { "≠" } else { " " };
-        let events: Vec<String> = s.events.iter().map(|e| format!("{e:?}")).collect();
+        let events: Vec<String> = s.events.iter().map(|e| e.to_string()).collect();
         out.push_str(&format!(
             "{:>4}{mark} {:<44} {:<24} {:<24} {}\n",
             s.index,

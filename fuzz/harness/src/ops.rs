@@ -778,3 +778,31 @@ impl fmt::Display for Addr {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `__get_vm_area` ranges start in the canonical kernel half of the paging mode
+    /// (DECISIONS 3.16). A regression: the generator once produced LA57-style starts such as
+    /// 0xffe6... on four-level machines, where they are not canonical.
+    #[test]
+    fn get_vm_area_starts_in_the_kernel_half_of_the_paging_mode() {
+        let op = |start: u64| Op::GetVmArea {
+            size: 0x1000,
+            flags: 0,
+            range: Some((start, u64::MAX)),
+        };
+        let four = Machine::default();
+        let five = Machine {
+            paging: Paging::FiveLevel,
+            vmalloc_start: VMALLOC_START_L5,
+            vmalloc_end: VMALLOC_END_L5,
+            ..Machine::default()
+        };
+        assert!(op(0xffe6_0e17_8200_2000).validate(&four, true).is_err());
+        assert!(op(0xffff_8000_0000_0000).validate(&four, true).is_ok());
+        assert!(op(0xffe6_0e17_8200_2000).validate(&five, true).is_ok());
+        assert!(op(0xfe00_0000_0000_0000).validate(&five, true).is_err());
+    }
+}

@@ -134,6 +134,37 @@ pub enum Event {
     },
 }
 
+impl std::fmt::Display for Event {
+    /// The kernel's message, with pointers and sizes in hex.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Event::AllocFailure { bytes } => {
+                write!(f, "warn1 vmalloc: allocation failure: {bytes:#x} bytes")
+            }
+            Event::AllocPartial { allocated, total } => {
+                write!(f, "warn2 vmalloc: allocation failure, allocated {allocated:#x} of {total:#x} bytes")
+            }
+            Event::VmapAllocFailed { size } => {
+                write!(f, "warn3 vmap allocation for size {size:#x} failed")
+            }
+            Event::BadAddress { addr } => {
+                write!(f, "warn4 Trying to vfree() bad address ({addr:#x})")
+            }
+            Event::NonexistentArea { addr } => {
+                write!(f, "warn5 Trying to vfree() nonexistent vm area ({addr:#x})")
+            }
+            Event::PteNotNone { addr } => write!(f, "warn6 WARN_ON(!pte_none) at {addr:#x}"),
+            Event::NullPage { addr } => write!(f, "warn6 WARN_ON(!page) at {addr:#x}"),
+            Event::ClearNonPresent { addr } => {
+                write!(f, "warn7 non-present PTE cleared at {addr:#x}")
+            }
+            Event::TlbFlush { start, end } => {
+                write!(f, "flush_tlb_kernel_range({start:#x}, {end:#x})")
+            }
+        }
+    }
+}
+
 /// How a live area's pages array is held (spec §6.1, R5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ArrayKind {

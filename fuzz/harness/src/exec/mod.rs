@@ -588,7 +588,7 @@ impl<S: Kernel, M: Reference> Runner<'_, S, M> {
         };
         let show = |ev: &[Event]| {
             ev.iter()
-                .map(|e| format!("{e:?}"))
+                .map(|e| e.to_string())
                 .collect::<Vec<_>>()
                 .join("\n")
         };
