@@ -1,0 +1,85 @@
+//! The differential driver under bolero: a plain `cargo test` runs a pinned set of inputs
+//! (DECISIONS 4.4), and the same harness fuzzes under a bolero engine.
+//!
+//! ```text
+//! cargo test -p vmfuzz --test bolero                        # ITERATIONS inputs from SEED
+//! BOLERO_RANDOM_SEED=N cargo test -p vmfuzz --test bolero   # replay the one seed a report names
+//! cargo +nightly bolero test -p vmfuzz --engine libfuzzer differential   # nightly, not in CI
+//! ```
+//!
+//! bolero's test engine draws a fresh seed from the OS for every random input; only
+//! `BOLERO_RANDOM_SEED`, read when `check!()` starts, fixes one. So each pinned seed gets its
+//! own `check!()` with random iterations switched off, named so that it replays no saved
+//! input. Under a fuzzing engine the first `check!()` runs the fuzzer and does not return.
+
+use std::fmt;
+
+use arbitrary::{Arbitrary, Unstructured};
+use bolero::check;
+use vmfuzz::codec;
+use vmfuzz::text::{self, Expect, Trace};
+
+/// First seed of the pinned run (seeds `SEED..SEED + ITERATIONS`).
+const SEED: u128 = 0x766d_6675_7a7a;
+/// Inputs in the pinned run.
+const ITERATIONS: u128 = 32;
+/// Longest input bolero generates, in bytes: a quarter of the libFuzzer target's `max_len`, so
+/// the pinned run takes about 15 s in the unoptimized test build.
+const MAX_LEN: usize = 1024;
+
+/// Fuzzer bytes in vmfuzz's format (DECISIONS 4.1). bolero prints a failing input with
+/// `Debug`, which decodes it into a readable trace.
+struct TraceBytes(Vec<u8>);
+
+impl<'a> Arbitrary<'a> for TraceBytes {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        // The whole input is one trace.
+        Ok(Self(u.bytes(u.len())?.to_vec()))
+    }
+
+    fn arbitrary_take_rest(u: Unstructured<'a>) -> arbitrary::Result<Self> {
+        Ok(Self(u.take_rest().to_vec()))
+    }
+}
+
+impl fmt::Debug for TraceBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let trace = Trace {
+            input: codec::decode_from(&mut Unstructured::new(&self.0)),
+            expect: Expect::Clean,
+            comments: vec![format!("decoded from {} bolero bytes", self.0.len())],
+        };
+        f.write_str(&text::print(&trace))
+    }
+}
+
+fn run(input: &TraceBytes) {
+    let _ = vmfuzz::drivers::differential(&input.0);
+}
+
+#[test]
+fn differential() {
+    let caller_seed = std::env::var_os("BOLERO_RANDOM_SEED").is_some();
+    // bolero's own target: replays what `cargo bolero test` saved under
+    // tests/__fuzz__/differential/ (once), runs a seed the caller set, and is the target a
+    // fuzzing engine drives (there it does not return).
+    check!()
+        .with_arbitrary::<TraceBytes>()
+        .with_iterations(0)
+        .with_max_len(MAX_LEN)
+        .for_each(run);
+    if caller_seed {
+        return;
+    }
+    // The pinned run, one seed per `check!()`, under a name with no saved inputs.
+    for seed in SEED..SEED + ITERATIONS {
+        // Read by the `check!()` below when it starts; no other test in this binary reads
+        // the environment.
+        std::env::set_var("BOLERO_RANDOM_SEED", seed.to_string());
+        check!(name = "differential_pinned")
+            .with_arbitrary::<TraceBytes>()
+            .with_iterations(0)
+            .with_max_len(MAX_LEN)
+            .for_each(run);
+    }
+}
