@@ -238,7 +238,10 @@ fn fuzz(a: FuzzArgs) -> u8 {
         jobs: a.jobs.max(1),
         max_len: a.max_len.max(16),
         seeds,
-        run: run_opts(a.planted.clone()),
+        run: RunOptions {
+            full_checks: crate::exec::FullChecks::FUZZING,
+            ..run_opts(a.planted.clone())
+        },
     };
     eprintln!(
         "vmfuzz: campaign seed {} with {} job(s), {} seed input(s), {}{}",
@@ -313,9 +316,15 @@ fn fuzz(a: FuzzArgs) -> u8 {
     );
     let kind = found.finding.kind;
     let ro = run_opts(a.planted.clone());
+    // Shrink with the fuzzing checks (fast); the report below reruns with every check after
+    // every op, so it names the first op that goes wrong.
+    let fast = RunOptions {
+        full_checks: crate::exec::FullChecks::FUZZING,
+        ..ro.clone()
+    };
     let (min, stats) = minimize(
         &found.input,
-        |i| matches!(crate::check(i, &ro), Err(f) if f.kind == kind),
+        |i| matches!(crate::check(i, &fast), Err(f) if f.kind == kind),
         4000,
     );
     println!(

@@ -40,6 +40,7 @@ pub fn planted_from_env() -> Option<String> {
 fn opts() -> RunOptions {
     RunOptions {
         planted: planted_from_env(),
+        full_checks: crate::exec::FullChecks::FUZZING,
         ..RunOptions::default()
     }
 }

@@ -12,7 +12,7 @@ fn model_against_itself_is_clean() {
     let mut rng = Rng::new(7);
     let mut calls = 0;
     let mut ended = 0;
-    for _ in 0..300 {
+    for _ in 0..120 {
         let n = 16 + rng.below(600) as usize;
         let input = codec::decode(&rng.bytes(n));
         let mut a = ModelKernel::new(&input.machine).expect("valid machine");

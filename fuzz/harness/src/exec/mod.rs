@@ -50,6 +50,35 @@ pub struct RunOptions {
     pub end_check: bool,
     /// The engine's planted fault to switch on (`planted-bugs` builds only; DECISIONS 4.3).
     pub planted: Option<String>,
+    /// When the whole-state raw checks (full page-table walk, cross-check sample, ownership)
+    /// run.
+    pub full_checks: FullChecks,
+}
+
+/// When the raw checks look at the whole state rather than what the op touched (DECISIONS 4.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FullChecks {
+    /// After every op: a finding is reported at the op that caused it. Replay, `explain`,
+    /// `minimize` and the tests use this.
+    EveryOp,
+    /// After every op while at most `max_frames` pool frames are allocated, else every
+    /// `every`-th op; always after the end-of-input cleanup. Between full checks each op still
+    /// walks the VA ranges it touched. The fuzzing engines use this: a finding it reports late
+    /// is reported at its first op by a replay.
+    Adaptive {
+        /// Allocated frames up to which every op gets the full checks.
+        max_frames: u64,
+        /// Otherwise, every how many ops.
+        every: usize,
+    },
+}
+
+impl FullChecks {
+    /// The setting of the fuzzing engines and the campaign.
+    pub const FUZZING: FullChecks = FullChecks::Adaptive {
+        max_frames: 4096,
+        every: 32,
+    };
 }
 
 impl Default for RunOptions {
@@ -59,6 +88,7 @@ impl Default for RunOptions {
             crosscheck_limit: 64,
             end_check: true,
             planted: None,
+            full_checks: FullChecks::EveryOp,
         }
     }
 }
@@ -124,6 +154,7 @@ pub fn run_full<S: Kernel, M: Reference>(
         opts,
         tracker: Tracker::default(),
         model_state: None,
+        force_full: false,
         report: Report::default(),
         behaviours: Behaviours::new(&input.machine),
     };
@@ -181,6 +212,8 @@ struct Runner<'a, S: Kernel, M: Reference> {
     tracker: Tracker,
     /// The model's state view after the last call (recomputed only when a call may change it).
     model_state: Option<StateView>,
+    /// The next step runs the full checks whatever `full_checks` says (the last cleanup call).
+    force_full: bool,
     report: Report,
     behaviours: Behaviours,
 }
@@ -338,14 +371,31 @@ impl<S: Kernel, M: Reference> Runner<'_, S, M> {
                 "",
             ));
         }
+        let params = WalkParams {
+            paging: self.machine.paging,
+            sme_c_bit: self.machine.pte.masks().2,
+        };
+        let full = self.full_check_now(index, &m_state);
+        // A full walk of the whole tree, or (incremental mode) walks of the ranges this op
+        // touched: areas that appeared, were freed or were purged.
         let walk = self.subject.raw().map(|raw| {
-            pagetable::walk(
-                raw,
-                WalkParams {
-                    paging: self.machine.paging,
-                    sme_c_bit: self.machine.pte.masks().2,
-                },
-            )
+            if full {
+                pagetable::walk(raw, params)
+            } else {
+                let mut w = pagetable::WalkResult::default();
+                for (lo, hi) in touched_ranges(before, &m_state) {
+                    let part = pagetable::walk_range(raw, params, Some((lo, hi)));
+                    w.leaves.extend(
+                        part.leaves
+                            .into_iter()
+                            .filter(|&(va, _)| va >= lo && va < hi),
+                    );
+                    w.problems.extend(part.problems);
+                }
+                w.leaves.sort_unstable();
+                w.leaves.dedup();
+                w
+            }
         });
         if let Some(w) = &walk {
             if !w.problems.is_empty() {
@@ -413,7 +463,50 @@ impl<S: Kernel, M: Reference> Runner<'_, S, M> {
         }
 
         // 5. Page tables against the model, and the independent walker.
-        if let (Some(w), Some(raw)) = (&walk, self.subject.raw()) {
+        if let (Some(w), Some(raw), false) = (&walk, self.subject.raw(), full) {
+            // Incremental: the touched ranges' leaves against the model's in those ranges.
+            let ptes = self.model.expected_ptes();
+            let mut want: std::collections::BTreeMap<u64, u64> = std::collections::BTreeMap::new();
+            for (lo, hi) in touched_ranges(before, &m_state) {
+                want.extend(ptes.range(lo..hi).map(|(&a, &b)| (a, b)));
+            }
+            if !pagetable::leaves_equal(&w.leaves, &want) {
+                let actual: std::collections::BTreeMap<u64, u64> =
+                    w.leaves.iter().copied().collect();
+                let lines = map_diff(
+                    &want,
+                    &actual,
+                    |va, e| match e {
+                        Some(e) => format!("PTE {va:#x} = {e:#018x}"),
+                        None => format!("PTE {va:#x} not present"),
+                    },
+                    12,
+                );
+                return Err(self.finding(
+                    FindingKind::WrongMapping,
+                    index,
+                    &what,
+                    "present leaf PTEs of the areas this op touched differ from the model (R7, I3, I4)",
+                    "",
+                    lines.join("\n"),
+                ));
+            }
+            if self.machine.paging == Paging::FourLevel {
+                let samples = self.crosscheck_samples(&want);
+                let problems = x86_crosscheck::crosscheck(raw, params.sme_c_bit, &samples);
+                if !problems.is_empty() {
+                    return Err(self.finding(
+                        FindingKind::WrongMapping,
+                        index,
+                        &what,
+                        "the x86_64 crate's walk disagrees with the model",
+                        "",
+                        problems.join("\n"),
+                    ));
+                }
+            }
+        }
+        if let (Some(w), Some(raw), true) = (&walk, self.subject.raw(), full) {
             let ptes = self.model.expected_ptes();
             if !pagetable::leaves_equal(&w.leaves, &ptes) {
                 let actual: std::collections::BTreeMap<u64, u64> =
@@ -510,8 +603,8 @@ impl<S: Kernel, M: Reference> Runner<'_, S, M> {
             }
         }
 
-        // 7. Ownership.
-        if let (Some(w), Some(raw)) = (&walk, self.subject.raw()) {
+        // 7. Ownership (with the full walk's table pages).
+        if let (Some(w), Some(raw), true) = (&walk, self.subject.raw(), full) {
             let orphaned = self.model.orphaned_pages();
             let orphan_arrays = self.model.orphaned_array_areas();
             let claims = Claims {
@@ -567,6 +660,18 @@ impl<S: Kernel, M: Reference> Runner<'_, S, M> {
         Ok(None)
     }
 
+    /// Do the whole-state raw checks run after this call?
+    fn full_check_now(&self, index: usize, m_state: &StateView) -> bool {
+        match self.opts.full_checks {
+            FullChecks::EveryOp => true,
+            FullChecks::Adaptive { max_frames, every } => {
+                let free: u64 = m_state.free_pages.iter().sum();
+                let allocated = self.machine.totalram_pages().saturating_sub(free);
+                self.force_full || allocated <= max_frames || index.is_multiple_of(every.max(1))
+            }
+        }
+    }
+
     /// The model's current state view, computed once per change.
     fn model_state_now(&mut self) -> &StateView {
         let model = &*self.model;
@@ -604,20 +709,23 @@ impl<S: Kernel, M: Reference> Runner<'_, S, M> {
 
     /// Mapped pages to translate through the `x86_64` crate: all of them, or an even sample,
     /// plus the first page after each mapped range the caller holds (guard pages, I4).
+    /// `from` is where mapped samples come from (all PTEs, or the touched ones); the
+    /// unmapped samples are checked against every PTE the model expects.
     fn crosscheck_samples(
         &self,
-        ptes: &std::collections::BTreeMap<u64, u64>,
+        from: &std::collections::BTreeMap<u64, u64>,
     ) -> Vec<(u64, Option<u64>)> {
         let limit = self.opts.crosscheck_limit.max(1);
-        let step = ptes.len().div_ceil(limit).max(1);
-        let mut out: Vec<(u64, Option<u64>)> = ptes
+        let step = from.len().div_ceil(limit).max(1);
+        let mut out: Vec<(u64, Option<u64>)> = from
             .iter()
             .step_by(step)
             .map(|(&va, &e)| (va, Some(e)))
             .collect();
+        let all = self.model.expected_ptes();
         for h in self.tracker.areas.iter().take(8) {
             let after = h.start.wrapping_add(h.mapped);
-            if !ptes.contains_key(&after) {
+            if !all.contains_key(&after) {
                 out.push((after, None));
             }
         }
@@ -627,7 +735,10 @@ impl<S: Kernel, M: Reference> Runner<'_, S, M> {
     /// DECISIONS 3.5: free everything the caller holds, give back its pages, run the deferred
     /// list, purge; then only table pages, orphaned pages and orphaned arrays may remain.
     fn end_of_input(&mut self, first_index: usize) -> Result<(), Box<Finding>> {
-        for (k, call) in self.tracker.cleanup().into_iter().enumerate() {
+        let cleanup = self.tracker.cleanup();
+        let last = cleanup.len().saturating_sub(1);
+        for (k, call) in cleanup.into_iter().enumerate() {
+            self.force_full = k == last;
             if let Some(fatal) = self.step(first_index + k, "cleanup", &call)? {
                 self.report.ended = Some(fatal);
                 return Ok(());
@@ -683,6 +794,29 @@ impl<S: Kernel, M: Reference> Runner<'_, S, M> {
         }
         Ok(())
     }
+}
+
+/// The VA ranges whose mapping an op may have changed: every busy area that appeared,
+/// disappeared or changed between live and lazy (merged, at most 64; the periodic full check
+/// covers the rest).
+fn touched_ranges(before: &StateView, after: &StateView) -> Vec<(u64, u64)> {
+    let key = |b: &crate::subject::BusyArea| (b.start, b.end, b.vm.is_some());
+    let a: BTreeSet<_> = before.busy.iter().map(key).collect();
+    let b: BTreeSet<_> = after.busy.iter().map(key).collect();
+    let mut ranges: Vec<(u64, u64)> = a
+        .symmetric_difference(&b)
+        .map(|&(s, e, _)| (s, e))
+        .collect();
+    ranges.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::new();
+    for (s, e) in ranges {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    merged.truncate(64);
+    merged
 }
 
 /// An outcome in full, for a diff: addresses in hex, VM info field by field, bytes as hex.

@@ -103,6 +103,17 @@ fn boot_entry(params: WalkParams, pfn: u64, index: usize) -> Option<u64> {
 
 /// Walk the whole tree from the root. Never panics, whatever the frames hold.
 pub fn walk(raw: &dyn RawMemory, params: WalkParams) -> WalkResult {
+    walk_range(raw, params, None)
+}
+
+/// Walk only the entries whose span meets `[lo, hi)` (all of them with `None`): the per-op
+/// incremental check of the VA ranges an op touched. Every entry it visits is checked exactly
+/// as in [`walk`]; `tables` lists only the tables it descended into.
+pub fn walk_range(
+    raw: &dyn RawMemory,
+    params: WalkParams,
+    range: Option<(u64, u64)>,
+) -> WalkResult {
     let mut out = WalkResult::default();
     let mut seen: BTreeSet<u64> = BTreeSet::new();
     let (top_shift, va_bits, levels): (u32, u32, &[TableLevel]) = match params.paging {
@@ -120,25 +131,37 @@ pub fn walk(raw: &dyn RawMemory, params: WalkParams) -> WalkResult {
     };
     let root = raw.root_pfn();
     seen.insert(root);
-    walk_table(
-        raw, params, root, 0, top_shift, va_bits, levels, true, &mut seen, &mut out,
-    );
+    let ctx = Ctx {
+        raw,
+        params,
+        va_bits,
+        range: range.map(|(lo, hi)| (u128::from(lo), u128::from(hi))),
+    };
+    walk_table(&ctx, root, 0, top_shift, levels, true, &mut seen, &mut out);
     out
+}
+
+/// What stays the same through a walk.
+struct Ctx<'a> {
+    raw: &'a dyn RawMemory,
+    params: WalkParams,
+    va_bits: u32,
+    /// Only entries whose span meets `[lo, hi)` are visited.
+    range: Option<(u128, u128)>,
 }
 
 #[allow(clippy::too_many_arguments)]
 fn walk_table(
-    raw: &dyn RawMemory,
-    params: WalkParams,
+    ctx: &Ctx<'_>,
     pfn: u64,
     base: u64,
     shift: u32,
-    va_bits: u32,
     below: &[TableLevel],
     is_static: bool,
     seen: &mut BTreeSet<u64>,
     out: &mut WalkResult,
 ) {
+    let (raw, params, va_bits) = (ctx.raw, ctx.params, ctx.va_bits);
     let c = params.sme_c_bit;
     for index in 0..512usize {
         let Some(entry) = raw.read_entry(pfn, index) else {
@@ -150,6 +173,12 @@ fn walk_table(
             continue;
         }
         let va = sign_extend(base | (index as u64) << shift, va_bits);
+        if let Some((lo, hi)) = ctx.range {
+            let span = (u128::from(va), u128::from(va) + (1u128 << shift));
+            if span.1 <= lo || span.0 >= hi {
+                continue;
+            }
+        }
         let Some((&level, rest)) = below.split_first() else {
             // Leaf level: record it; the comparison with the model judges its value.
             out.leaves.push((va, entry));
@@ -198,18 +227,7 @@ fn walk_table(
             }
             out.tables.insert((level, va), child);
         }
-        walk_table(
-            raw,
-            params,
-            child,
-            va,
-            shift - 9,
-            va_bits,
-            rest,
-            child_static,
-            seen,
-            out,
-        );
+        walk_table(ctx, child, va, shift - 9, rest, child_static, seen, out);
     }
 }
 
