@@ -10,9 +10,9 @@
 
 mod common;
 
-use common::TraceBytes;
 use libfuzzer_sys::{fuzz_target, Corpus};
+use vmfuzz::drivers::FuzzInput;
 
-fuzz_target!(|input: TraceBytes| -> Corpus {
-    common::corpus(vmfuzz::drivers::differential(input.0))
+fuzz_target!(|input: FuzzInput| -> Corpus {
+    common::corpus(vmfuzz::drivers::differential(&input.0))
 });

@@ -7,13 +7,13 @@
 
 mod common;
 
-use common::TraceBytes;
 use libfuzzer_sys::{fuzz_target, Corpus};
+use vmfuzz::drivers::FuzzInput;
 
 /// Attempt indices failed per fault kind and input: with five kinds, one input costs at
 /// most `1 + 5 * PER_KIND` differential runs.
 const PER_KIND: u64 = 4;
 
-fuzz_target!(|input: TraceBytes| -> Corpus {
-    common::corpus(vmfuzz::drivers::fault_injection(input.0, PER_KIND))
+fuzz_target!(|input: FuzzInput| -> Corpus {
+    common::corpus(vmfuzz::drivers::fault_injection(&input.0, PER_KIND))
 });

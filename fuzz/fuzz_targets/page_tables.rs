@@ -6,9 +6,9 @@
 
 mod common;
 
-use common::TraceBytes;
 use libfuzzer_sys::{fuzz_target, Corpus};
+use vmfuzz::drivers::FuzzInput;
 
-fuzz_target!(|input: TraceBytes| -> Corpus {
-    common::corpus(vmfuzz::drivers::page_tables(input.0))
+fuzz_target!(|input: FuzzInput| -> Corpus {
+    common::corpus(vmfuzz::drivers::page_tables(&input.0))
 });

@@ -17,6 +17,40 @@ use crate::ops::{Fault, FaultKind, Input, Machine, Op, Paging, Prot, PteScenario
 use crate::subject::{Context, Kernel};
 use crate::text::{self, Expect, Trace};
 
+/// A fuzz input in vmfuzz's byte format (DECISIONS 4.1), as a fuzzing engine hands it over.
+///
+/// `Arbitrary` takes every remaining byte, so a driver decodes exactly the bytes the engine
+/// saved, as `cargo vmfuzz replay ARTIFACT` does. Only `Debug` decodes, and prints the input
+/// as a readable v1 trace: that is how `cargo fuzz fmt` (libfuzzer-sys calls `Debug` under
+/// `RUST_LIBFUZZER_DEBUG_PATH`) and bolero show an input. The cargo-fuzz targets and the
+/// bolero test share it.
+pub struct FuzzInput(pub Vec<u8>);
+
+impl<'a> arbitrary::Arbitrary<'a> for FuzzInput {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        // The whole input is one trace: take everything that is left.
+        Ok(Self(u.bytes(u.len())?.to_vec()))
+    }
+
+    fn arbitrary_take_rest(u: Unstructured<'a>) -> arbitrary::Result<Self> {
+        Ok(Self(u.take_rest().to_vec()))
+    }
+}
+
+impl std::fmt::Debug for FuzzInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let trace = Trace {
+            input: codec::decode(&self.0),
+            expect: Expect::Clean,
+            comments: vec![
+                format!("decoded from {} fuzzer bytes", self.0.len()),
+                "the expect line is a placeholder: `cargo vmfuzz replay` tells what the input finds".into(),
+            ],
+        };
+        f.write_str(&text::print(&trace))
+    }
+}
+
 /// Keep the input in the corpus, or tell the engine it decodes to nothing (`Corpus::Reject`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {

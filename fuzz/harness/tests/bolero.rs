@@ -12,12 +12,8 @@
 //! own `check!()` with random iterations switched off, named so that it replays no saved
 //! input. Under a fuzzing engine the first `check!()` runs the fuzzer and does not return.
 
-use std::fmt;
-
-use arbitrary::{Arbitrary, Unstructured};
 use bolero::check;
-use vmfuzz::codec;
-use vmfuzz::text::{self, Expect, Trace};
+use vmfuzz::drivers::FuzzInput;
 
 /// First seed of the pinned run (seeds `SEED..SEED + ITERATIONS`).
 const SEED: u128 = 0x766d_6675_7a7a;
@@ -27,33 +23,7 @@ const ITERATIONS: u128 = 32;
 /// the pinned run takes about 15 s in the unoptimized test build.
 const MAX_LEN: usize = 1024;
 
-/// Fuzzer bytes in vmfuzz's format (DECISIONS 4.1). bolero prints a failing input with
-/// `Debug`, which decodes it into a readable trace.
-struct TraceBytes(Vec<u8>);
-
-impl<'a> Arbitrary<'a> for TraceBytes {
-    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
-        // The whole input is one trace.
-        Ok(Self(u.bytes(u.len())?.to_vec()))
-    }
-
-    fn arbitrary_take_rest(u: Unstructured<'a>) -> arbitrary::Result<Self> {
-        Ok(Self(u.take_rest().to_vec()))
-    }
-}
-
-impl fmt::Debug for TraceBytes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let trace = Trace {
-            input: codec::decode_from(&mut Unstructured::new(&self.0)),
-            expect: Expect::Clean,
-            comments: vec![format!("decoded from {} bolero bytes", self.0.len())],
-        };
-        f.write_str(&text::print(&trace))
-    }
-}
-
-fn run(input: &TraceBytes) {
+fn run(input: &FuzzInput) {
     let _ = vmfuzz::drivers::differential(&input.0);
 }
 
@@ -64,7 +34,7 @@ fn differential() {
     // tests/__fuzz__/differential/ (once), runs a seed the caller set, and is the target a
     // fuzzing engine drives (there it does not return).
     check!()
-        .with_arbitrary::<TraceBytes>()
+        .with_arbitrary::<FuzzInput>()
         .with_iterations(0)
         .with_max_len(MAX_LEN)
         .for_each(run);
@@ -77,7 +47,7 @@ fn differential() {
         // the environment.
         std::env::set_var("BOLERO_RANDOM_SEED", seed.to_string());
         check!(name = "differential_pinned")
-            .with_arbitrary::<TraceBytes>()
+            .with_arbitrary::<FuzzInput>()
             .with_iterations(0)
             .with_max_len(MAX_LEN)
             .for_each(run);
