@@ -462,108 +462,20 @@ impl<S: Kernel, M: Reference> Runner<'_, S, M> {
             return Err(self.finding(kind, index, &what, summary, e, a));
         }
 
-        // 5. Page tables against the model, and the independent walker.
-        if let (Some(w), Some(raw), false) = (&walk, self.subject.raw(), full) {
-            // Incremental: the touched ranges' leaves against the model's in those ranges.
+        // 5. Page tables against the model, and the independent walker: the whole tree, or
+        // (incremental mode) the ranges this op touched.
+        if let Some(w) = &walk {
             let ptes = self.model.expected_ptes();
-            let mut want: std::collections::BTreeMap<u64, u64> = std::collections::BTreeMap::new();
-            for (lo, hi) in touched_ranges(before, &m_state) {
-                want.extend(ptes.range(lo..hi).map(|(&a, &b)| (a, b)));
-            }
-            if !pagetable::leaves_equal(&w.leaves, &want) {
-                let actual: std::collections::BTreeMap<u64, u64> =
-                    w.leaves.iter().copied().collect();
-                let lines = map_diff(
-                    &want,
-                    &actual,
-                    |va, e| match e {
-                        Some(e) => format!("PTE {va:#x} = {e:#018x}"),
-                        None => format!("PTE {va:#x} not present"),
-                    },
-                    12,
-                );
-                return Err(self.finding(
-                    FindingKind::WrongMapping,
-                    index,
-                    &what,
-                    "present leaf PTEs of the areas this op touched differ from the model (R7, I3, I4)",
-                    "",
-                    lines.join("\n"),
-                ));
-            }
-            if self.machine.paging == Paging::FourLevel {
-                let samples = self.crosscheck_samples(&want);
-                let problems = x86_crosscheck::crosscheck(raw, params.sme_c_bit, &samples);
-                if !problems.is_empty() {
-                    return Err(self.finding(
-                        FindingKind::WrongMapping,
-                        index,
-                        &what,
-                        "the x86_64 crate's walk disagrees with the model",
-                        "",
-                        problems.join("\n"),
-                    ));
+            let want: std::borrow::Cow<'_, std::collections::BTreeMap<u64, u64>> = if full {
+                std::borrow::Cow::Borrowed(&*ptes)
+            } else {
+                let mut part = std::collections::BTreeMap::new();
+                for (lo, hi) in touched_ranges(before, &m_state) {
+                    part.extend(ptes.range(lo..hi).map(|(&a, &b)| (a, b)));
                 }
-            }
-        }
-        if let (Some(w), Some(raw), true) = (&walk, self.subject.raw(), full) {
-            let ptes = self.model.expected_ptes();
-            if !pagetable::leaves_equal(&w.leaves, &ptes) {
-                let actual: std::collections::BTreeMap<u64, u64> =
-                    w.leaves.iter().copied().collect();
-                let lines = map_diff(
-                    &ptes,
-                    &actual,
-                    |va, e| match e {
-                        Some(e) => format!("PTE {va:#x} = {e:#018x}"),
-                        None => format!("PTE {va:#x} not present"),
-                    },
-                    12,
-                );
-                return Err(self.finding(
-                    FindingKind::WrongMapping,
-                    index,
-                    &what,
-                    "present leaf PTEs differ from the model (R7, I3, I4)",
-                    "",
-                    lines.join("\n"),
-                ));
-            }
-            let tables = self.model.expected_tables();
-            if w.tables != tables {
-                let lines = map_diff(
-                    &tables,
-                    &w.tables,
-                    |(l, base), p| match p {
-                        Some(p) => format!("{} table for {base:#x} at pfn {p:#x}", l.name()),
-                        None => format!("no {} table for {base:#x}", l.name()),
-                    },
-                    12,
-                );
-                return Err(self.finding(
-                    FindingKind::WrongMapping,
-                    index,
-                    &what,
-                    "page-table pages differ from the model (I8)",
-                    "",
-                    lines.join("\n"),
-                ));
-            }
-            if self.machine.paging == Paging::FourLevel {
-                let samples = self.crosscheck_samples(&ptes);
-                let problems =
-                    x86_crosscheck::crosscheck(raw, self.machine.pte.masks().2, &samples);
-                if !problems.is_empty() {
-                    return Err(self.finding(
-                        FindingKind::WrongMapping,
-                        index,
-                        &what,
-                        "the x86_64 crate's walk disagrees with the model",
-                        "",
-                        problems.join("\n"),
-                    ));
-                }
-            }
+                std::borrow::Cow::Owned(part)
+            };
+            self.check_page_tables(index, &what, w, &want, full)?;
         }
 
         // 6. Data in a new mapping.
@@ -658,6 +570,83 @@ impl<S: Kernel, M: Reference> Runner<'_, S, M> {
             .record(call, &Ok(mo), &m_events, before, &m_state);
         self.model_state = Some(m_state);
         Ok(None)
+    }
+
+    /// Leaves (and, on a full walk, table pages) against the model; then the `x86_64` crate's
+    /// translation of a sample of `want` and of guard pages (four-level paging only).
+    fn check_page_tables(
+        &self,
+        index: usize,
+        what: &str,
+        w: &pagetable::WalkResult,
+        want: &std::collections::BTreeMap<u64, u64>,
+        full: bool,
+    ) -> Result<(), Box<Finding>> {
+        let Some(raw) = self.subject.raw() else {
+            return Ok(());
+        };
+        if !pagetable::leaves_equal(&w.leaves, want) {
+            let actual: std::collections::BTreeMap<u64, u64> = w.leaves.iter().copied().collect();
+            let lines = map_diff(
+                want,
+                &actual,
+                |va, e| match e {
+                    Some(e) => format!("PTE {va:#x} = {e:#018x}"),
+                    None => format!("PTE {va:#x} not present"),
+                },
+                12,
+            );
+            let summary = if full {
+                "present leaf PTEs differ from the model (R7, I3, I4)"
+            } else {
+                "present leaf PTEs of the areas this op touched differ from the model (R7, I3, I4)"
+            };
+            return Err(self.finding(
+                FindingKind::WrongMapping,
+                index,
+                what,
+                summary,
+                "",
+                lines.join("\n"),
+            ));
+        }
+        if full {
+            let tables = self.model.expected_tables();
+            if w.tables != tables {
+                let lines = map_diff(
+                    &tables,
+                    &w.tables,
+                    |(l, base), p| match p {
+                        Some(p) => format!("{} table for {base:#x} at pfn {p:#x}", l.name()),
+                        None => format!("no {} table for {base:#x}", l.name()),
+                    },
+                    12,
+                );
+                return Err(self.finding(
+                    FindingKind::WrongMapping,
+                    index,
+                    what,
+                    "page-table pages differ from the model (I8)",
+                    "",
+                    lines.join("\n"),
+                ));
+            }
+        }
+        if self.machine.paging == Paging::FourLevel {
+            let samples = self.crosscheck_samples(want);
+            let problems = x86_crosscheck::crosscheck(raw, self.machine.pte.masks().2, &samples);
+            if !problems.is_empty() {
+                return Err(self.finding(
+                    FindingKind::WrongMapping,
+                    index,
+                    what,
+                    "the x86_64 crate's walk disagrees with the model",
+                    "",
+                    problems.join("\n"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Do the whole-state raw checks run after this call?
