@@ -120,16 +120,7 @@ impl fmt::Display for Finding {
         writeln!(f, "  {}", self.summary)?;
         if self.expected != self.actual {
             writeln!(f, "diff (< model, expected | > engine, actual):")?;
-            let diff =
-                pretty_assertions::StrComparison::new(&self.expected, &self.actual).to_string();
-            // Colours only on a terminal (reports also go to files and CI logs).
-            if std::io::IsTerminal::is_terminal(&std::io::stdout())
-                && std::env::var_os("NO_COLOR").is_none()
-            {
-                write!(f, "{diff}")?;
-            } else {
-                write!(f, "{}", strip_ansi(&diff))?;
-            }
+            write!(f, "{}", diff_text(&self.expected, &self.actual))?;
             writeln!(f)?;
         }
         if let Some(cmd) = &self.reproduce {
@@ -140,6 +131,19 @@ impl fmt::Display for Finding {
 }
 
 impl std::error::Error for Finding {}
+
+/// A line diff of `a` (expected) and `b` (actual), in colour only on a terminal (reports also
+/// go to files and CI logs) and unless `NO_COLOR` is set.
+pub fn diff_text(a: &str, b: &str) -> String {
+    let diff = pretty_assertions::StrComparison::new(a, b).to_string();
+    if std::io::IsTerminal::is_terminal(&std::io::stdout())
+        && std::env::var_os("NO_COLOR").is_none()
+    {
+        diff
+    } else {
+        strip_ansi(&diff)
+    }
+}
 
 /// Remove ANSI colour sequences (`ESC [ ... m`).
 pub fn strip_ansi(s: &str) -> String {

@@ -142,7 +142,7 @@ pub fn explain_state(input: &Input, k: usize, opts: &RunOptions) -> String {
         if a == b {
             "(identical)\n".to_string()
         } else {
-            format!("{}\n", pretty_assertions::StrComparison::new(a, b))
+            format!("{}\n", finding::diff_text(a, b))
         }
     };
     let (mi, ei) = (model.vmallocinfo(), engine.vmallocinfo());
