@@ -184,16 +184,15 @@ pub fn reproduce_command(path: &Path) -> String {
 
 fn feature_summary(features: &std::collections::BTreeSet<Feature>) -> String {
     let count = |c: Category| features.iter().filter(|f| f.category == c).count();
-    let ops = features
-        .iter()
-        .filter(|f| f.category == Category::Op)
-        .count();
+    let ops = count(Category::Op);
     let mut rules: Vec<&str> = features
         .iter()
         .filter(|f| f.category == Category::Rule)
         .map(|f| f.name)
         .collect();
     rules.dedup();
+    // R1, R2, ..., R13 in rule order.
+    rules.sort_by_key(|r| r.trim_start_matches('R').parse::<u32>().unwrap_or(u32::MAX));
     format!(
         "op kinds {ops}/{} | outcomes {} | events {} | rules {} [{}] | shapes {}",
         codec::KINDS.len(),

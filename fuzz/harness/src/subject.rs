@@ -10,7 +10,7 @@
 //! `NUMA_NO_NODE`, gfp and VM flags are the 4.19 bit values, `caller` is an opaque token that
 //! `vmallocinfo` prints as `op<token>`.
 
-use crate::ops::{FaultKind, Paging, Prot};
+use crate::ops::{Paging, Prot};
 
 /// The kernel cannot go on (DECISIONS 3.3, 3.15): the input ends here, on both sides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -381,11 +381,6 @@ pub trait Kernel {
     fn state(&self) -> StateView;
     /// Raw physical memory, if the subject simulates it.
     fn raw(&self) -> Option<&dyn RawMemory>;
-}
-
-/// The attempt-counter index of a fault kind (re-exported for adapters).
-pub fn attempt_index(kind: FaultKind) -> usize {
-    kind.index()
 }
 
 /// What the reference model shows beyond [`StateView`]: the expected page tables, the
