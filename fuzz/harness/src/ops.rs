@@ -22,6 +22,9 @@ pub const MAX_VMAP_PAGES: usize = 64;
 pub const MAX_GET_VM_AREA_SIZE: u64 = (1 << 43) - 2 * 4096;
 /// Largest byte count of one `write`/`read` op.
 pub const MAX_ACCESS_LEN: u32 = 16 * 4096;
+/// Largest `totalram_pages` of a machine (4 GiB). Bigger machines add nothing the generator
+/// can reach (sizes are relative to totalram) but make a near-totalram vmalloc cost seconds.
+pub const MAX_TOTALRAM_PAGES: u64 = 1 << 20;
 /// Largest `k` of a fault-plan entry.
 pub const MAX_FAULT_INDEX: u64 = 1 << 20;
 
@@ -284,6 +287,12 @@ impl Machine {
                 ));
             }
             prev_end = n.end_pfn;
+        }
+        if self.totalram_pages() > MAX_TOTALRAM_PAGES {
+            return Err(format!(
+                "totalram is {} pages; at most {MAX_TOTALRAM_PAGES} (4 GiB) are supported",
+                self.totalram_pages()
+            ));
         }
         let (vs, ve) = match self.paging {
             Paging::FourLevel => (VMALLOC_START_L4, VMALLOC_END_L4),

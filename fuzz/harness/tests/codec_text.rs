@@ -122,8 +122,10 @@ fn edge_inputs_round_trip() {
                 start_pfn: 0x10_0000,
                 end_pfn: 0x10_0001,
             },
+            // The highest PFN a node may reach (2^28), with the largest totalram allowed
+            // (MAX_TOTALRAM_PAGES, counting the 2 pages of the nodes above).
             NodeSpan {
-                start_pfn: 0x10_0001,
+                start_pfn: 0x1000_0000 - (vmfuzz::ops::MAX_TOTALRAM_PAGES - 2),
                 end_pfn: 0x1000_0000,
             },
         ],

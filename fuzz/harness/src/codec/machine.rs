@@ -2,8 +2,9 @@
 
 use super::io::{Reader, Writer};
 use crate::ops::{
-    Fault, FaultKind, Machine, NodeSpan, Paging, PteScenario, MAX_FAULT_INDEX, MODULES_END,
-    MODULES_VADDR, PAGE_SIZE, VMALLOC_END_L4, VMALLOC_END_L5, VMALLOC_START_L4, VMALLOC_START_L5,
+    Fault, FaultKind, Machine, NodeSpan, Paging, PteScenario, MAX_FAULT_INDEX, MAX_TOTALRAM_PAGES,
+    MODULES_END, MODULES_VADDR, PAGE_SIZE, VMALLOC_END_L4, VMALLOC_END_L5, VMALLOC_START_L4,
+    VMALLOC_START_L5,
 };
 
 /// Selector values `0..SEL_DEFAULT` pick a small fuzz machine.
@@ -191,6 +192,7 @@ fn raw(r: &mut Reader) -> Machine {
     let mut nodes = Vec::new();
     let mut prev_end = 0u64;
     let mut room = true;
+    let mut total = 0u64;
     for i in 0..nr_nodes {
         let (raw_start, raw_end) = (r.u64(), r.u64());
         if !room {
@@ -208,11 +210,18 @@ fn raw(r: &mut Reader) -> Machine {
             prev_end + raw_start % (PFN_LIMIT - prev_end).min(PFN_4G + 0x1_0000)
         };
         let lo = start.max(256) + 1;
-        let end = if raw_end >= lo && raw_end <= PFN_LIMIT {
+        // Pages this node may still hold under the totalram cap (Machine::validate).
+        let left = MAX_TOTALRAM_PAGES.saturating_sub(total);
+        if left < 2 {
+            room = false;
+            continue;
+        }
+        let end = if raw_end >= lo && raw_end <= PFN_LIMIT && raw_end - start.max(256) <= left {
             raw_end
         } else {
-            lo + raw_end % (PFN_LIMIT + 1 - lo).min(16384)
+            lo + raw_end % (PFN_LIMIT + 1 - lo).min(16384).min(left - 1)
         };
+        total += end - start.max(256);
         nodes.push(NodeSpan {
             start_pfn: start,
             end_pfn: end,
