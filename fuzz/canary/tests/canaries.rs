@@ -2,7 +2,9 @@
 //! with the right finding kind within a stated number of generated inputs, at a fixed seed.
 //! The inputs are the campaign's own (the byte decoder fed by a seeded PRNG), so this also
 //! proves the generator reaches each fault's trigger. For the input that exposes a fault, the
-//! correct engine must come out clean: the finding is the fault's, not the harness's.
+//! correct engine must come out clean: the finding is the fault's, not the harness's. Each
+//! canary runs twice: with every check after every op (replay's mode), and with the fuzzing
+//! engines' incremental checks (whole-state checks only at op 0 and after the cleanup).
 //!
 //! Measured with seed 1 (`cargo test -p vmfuzz-canary -- --nocapture` prints the counts): every
 //! fault is found within its first 10 inputs; the budget below leaves room for generator changes.
@@ -17,6 +19,20 @@ const BUDGET: usize = 64;
 const SEED: u64 = 1;
 
 fn canary(bug: &str, kind: FindingKind) {
+    canary_with(bug, kind, RunOptions::default());
+    // The fuzzing engines' incremental checks (whole-state checks only after the end-of-input
+    // cleanup; each op walks only what it touched) must catch the fault too.
+    let incremental = RunOptions {
+        full_checks: vmfuzz::exec::FullChecks::Adaptive {
+            max_frames: 0,
+            every: usize::MAX,
+        },
+        ..RunOptions::default()
+    };
+    canary_with(bug, kind, incremental);
+}
+
+fn canary_with(bug: &str, kind: FindingKind, opts: RunOptions) {
     assert!(
         vmfuzz::adapter::engine::planted_names().contains(&bug),
         "{bug} is not a planted fault of this engine build"
@@ -24,7 +40,7 @@ fn canary(bug: &str, kind: FindingKind) {
     let mut rng = Rng::new(SEED);
     let planted = RunOptions {
         planted: Some(bug.to_string()),
-        ..RunOptions::default()
+        ..opts.clone()
     };
     for i in 0..BUDGET {
         let n = 16 + rng.below(1000) as usize;
@@ -37,13 +53,14 @@ fn canary(bug: &str, kind: FindingKind) {
                 f.kind, kind,
                 "{bug}: reported as the wrong kind after {i} inputs:\n{f}"
             );
-            if let Err(clean) = vmfuzz::check(&input, &RunOptions::default()) {
+            if let Err(clean) = vmfuzz::check(&input, &opts) {
                 panic!("{bug}: the correct engine also fails this input:\n{clean}");
             }
             eprintln!(
-                "{bug}: {kind} after {} generated input(s), at op {:?}",
+                "{bug}: {kind} after {} generated input(s), at op {:?} ({:?})",
                 i + 1,
-                f.op_index
+                f.op_index,
+                opts.full_checks
             );
             return;
         }

@@ -376,6 +376,11 @@ impl<S: Kernel, M: Reference> Runner<'_, S, M> {
             sme_c_bit: self.machine.pte.masks().2,
         };
         let full = self.full_check_now(index, &m_state);
+        let touched = if full {
+            Vec::new()
+        } else {
+            touched_ranges(before, &m_state)
+        };
         // A full walk of the whole tree, or (incremental mode) walks of the ranges this op
         // touched: areas that appeared, were freed or were purged.
         let walk = self.subject.raw().map(|raw| {
@@ -383,7 +388,7 @@ impl<S: Kernel, M: Reference> Runner<'_, S, M> {
                 pagetable::walk(raw, params)
             } else {
                 let mut w = pagetable::WalkResult::default();
-                for (lo, hi) in touched_ranges(before, &m_state) {
+                for &(lo, hi) in &touched {
                     let part = pagetable::walk_range(raw, params, Some((lo, hi)));
                     w.leaves.extend(
                         part.leaves
@@ -470,7 +475,7 @@ impl<S: Kernel, M: Reference> Runner<'_, S, M> {
                 std::borrow::Cow::Borrowed(&*ptes)
             } else {
                 let mut part = std::collections::BTreeMap::new();
-                for (lo, hi) in touched_ranges(before, &m_state) {
+                for &(lo, hi) in &touched {
                     part.extend(ptes.range(lo..hi).map(|(&a, &b)| (a, b)));
                 }
                 std::borrow::Cow::Owned(part)
