@@ -12,6 +12,7 @@ use crate::behaviour::{Category, Feature};
 use crate::campaign::{self, CampaignOptions};
 use crate::codec;
 use crate::exec::RunOptions;
+use crate::finding::Finding;
 use crate::load;
 use crate::minimize::minimize;
 use crate::ops::Input;
@@ -330,10 +331,8 @@ fn fuzz(a: FuzzArgs) -> u8 {
         "vmfuzz: minimized from {} to {} ops ({} runs)",
         stats.ops_before, stats.ops_after, stats.tries
     );
-    let finding = match crate::check(&min, &ro) {
-        Err(f) => *f,
-        Ok(_) => found.finding,
-    };
+    let (notes, finding) = recorded_run(&min, &ro);
+    let finding = finding.map_or(found.finding, |f| *f);
     let trace = Trace {
         input: min,
         expect: Expect::Finding {
@@ -348,7 +347,7 @@ fn fuzz(a: FuzzArgs) -> u8 {
             format!("finding: {}", finding.summary.replace('\n', " ")),
         ],
     };
-    let path = match save_finding(&a.out, &trace, &ro) {
+    let path = match save_finding(&a.out, &trace, &notes) {
         Ok(p) => p,
         Err(e) => return usage_error(format!("cannot write the finding: {e}")),
     };
@@ -359,8 +358,8 @@ fn fuzz(a: FuzzArgs) -> u8 {
     1
 }
 
-/// Write a finding's trace, annotated with the resolved calls, under `dir`.
-fn save_finding(dir: &Path, trace: &Trace, ro: &RunOptions) -> std::io::Result<PathBuf> {
+/// Write a finding's trace, annotated with `notes` (see [`recorded_run`]), under `dir`.
+fn save_finding(dir: &Path, trace: &Trace, notes: &[Option<String>]) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let name = match &trace.expect {
         Expect::Finding { kind, .. } => kind.name(),
@@ -374,18 +373,17 @@ fn save_finding(dir: &Path, trace: &Trace, ro: &RunOptions) -> std::io::Result<P
         }
         n += 1;
     };
-    let notes = annotations(&trace.input, ro);
-    std::fs::write(&path, text::print_annotated(trace, &notes))?;
+    std::fs::write(&path, text::print_annotated(trace, notes))?;
     Ok(path)
 }
 
-/// Per-op notes: the resolved call and both results.
-fn annotations(input: &Input, ro: &RunOptions) -> Vec<Option<String>> {
+/// One recorded run: per-op notes (the resolved call and both results) and the finding.
+fn recorded_run(input: &Input, ro: &RunOptions) -> (Vec<Option<String>>, Option<Box<Finding>>) {
     let opts = RunOptions {
         record: true,
         ..ro.clone()
     };
-    let (steps, _) = crate::check_recorded(input, &opts);
+    let (steps, result) = crate::check_recorded(input, &opts);
     let mut notes = vec![None; input.ops.len()];
     for s in steps {
         if s.index < notes.len() {
@@ -396,7 +394,7 @@ fn annotations(input: &Input, ro: &RunOptions) -> Vec<Option<String>> {
             });
         }
     }
-    notes
+    (notes, result.err())
 }
 
 fn replay(a: ReplayArgs) -> u8 {
@@ -485,7 +483,7 @@ fn minimize_cmd(a: MinimizeArgs) -> u8 {
         expect: Expect::Finding { kind, planted },
         comments,
     };
-    let notes = annotations(&min_trace.input, &ro);
+    let (notes, finding) = recorded_run(&min_trace.input, &ro);
     if let Err(e) = std::fs::write(&out, text::print_annotated(&min_trace, &notes)) {
         return usage_error(format!("cannot write {}: {e}", out.display()));
     }
@@ -496,7 +494,7 @@ fn minimize_cmd(a: MinimizeArgs) -> u8 {
         stats.tries,
         out.display()
     );
-    if let Err(mut f) = crate::check(&min_trace.input, &ro) {
+    if let Some(mut f) = finding {
         f.reproduce = Some(reproduce_command(&out));
         println!("{f}");
     }
