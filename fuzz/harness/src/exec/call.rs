@@ -76,6 +76,19 @@ pub enum Call {
     Read { addr: u64, len: usize },
 }
 
+impl Call {
+    /// What this call, returning `outcome`, gave the caller: a new area's start, or a new
+    /// caller page's PFN (for [`super::Tracker::update`]).
+    pub fn created(&self, outcome: &Outcome) -> (Option<u64>, Option<u64>) {
+        match (outcome, self) {
+            (Outcome::Addr(a), _) => (*a, None),
+            (Outcome::Area(v), Call::GetVmArea { .. }) => (v.map(|v| v.addr), None),
+            (Outcome::Pfn(p), Call::AllocPage { .. }) => (None, *p),
+            _ => (None, None),
+        }
+    }
+}
+
 /// What a call returned (when it did not end the input).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

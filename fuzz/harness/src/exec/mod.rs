@@ -441,15 +441,7 @@ impl<S: Kernel, M: Reference> Runner<'_, S, M> {
         }
 
         // What the caller now holds (the checks below count its pages and guard pages).
-        let new_addr = match &mo {
-            Outcome::Addr(a) => *a,
-            Outcome::Area(v) if matches!(call, Call::GetVmArea { .. }) => v.map(|v| v.addr),
-            _ => None,
-        };
-        let new_pfn = match (&mo, call) {
-            (Outcome::Pfn(p), Call::AllocPage { .. }) => *p,
-            _ => None,
-        };
+        let (new_addr, new_pfn) = call.created(&mo);
         self.tracker
             .update(call, new_addr, new_pfn, &m_state.busy, index);
 

@@ -30,17 +30,7 @@ fn step(
         return false;
     };
     let _ = model.take_events();
-    let new_addr = match &outcome {
-        super::Outcome::Addr(a) => *a,
-        super::Outcome::Area(v) if matches!(call, super::Call::GetVmArea { .. }) => {
-            v.map(|v| v.addr)
-        }
-        _ => None,
-    };
-    let new_pfn = match (&outcome, &call) {
-        (super::Outcome::Pfn(p), super::Call::AllocPage { .. }) => *p,
-        _ => None,
-    };
+    let (new_addr, new_pfn) = call.created(&outcome);
     tracker.update(&call, new_addr, new_pfn, &model.state().busy, origin);
     true
 }
