@@ -286,8 +286,6 @@ pub trait RawMemory {
         }
         Some(t)
     }
-    /// `len` bytes of frame `pfn` from `offset`, `None` if absent or out of bounds.
-    fn read_bytes(&self, pfn: u64, offset: usize, len: usize) -> Option<Vec<u8>>;
     /// The allocator's state of frame `pfn`.
     fn frame_state(&self, pfn: u64) -> FrameState;
     /// Every allocated frame, ascending.

@@ -221,11 +221,6 @@ impl RawMemory for EngineKernel {
         }
         Some(t)
     }
-    fn read_bytes(&self, pfn: u64, offset: usize, len: usize) -> Option<Vec<u8>> {
-        let page = self.k.phys().read_bytes(e::Pfn::from_u64(pfn))?;
-        page.get(offset..offset.checked_add(len)?)
-            .map(|b| b.to_vec())
-    }
     fn frame_state(&self, pfn: u64) -> FrameState {
         match self.k.phys().frame_state(e::Pfn::from_u64(pfn)) {
             e::physmem::FrameState::Absent => FrameState::Absent,
