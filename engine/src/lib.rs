@@ -19,7 +19,7 @@
 //! free gaps, lazy list, purge), `vm_area` (`__get_vm_area_node`, `alloc_vmap_area`,
 //! `remove_vm_area`), `vmalloc` (`__vmalloc_node_range` and wrappers), `vfree` (`__vunmap`,
 //! deferred frees), `vmap`, `access` (reads, writes, `vmalloc_to_page`), `vmallocinfo`,
-//! [`counters`], [`view`] (oracle views), `planted` (feature `planted-bugs`).
+//! [`counters`], [`view`] (oracle views), [`PlantedBug`] (the faults are compiled in only with the feature `planted-bugs`).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -58,7 +58,6 @@ pub mod gfp;
 mod kernel;
 pub mod pgtable;
 pub mod physmem;
-#[cfg(feature = "planted-bugs")]
 mod planted;
 pub mod prot;
 mod slab;
@@ -82,8 +81,7 @@ pub use gfp::Gfp;
 pub use kernel::{Context, Kernel};
 pub use pgtable::walk::{Translation, WalkError};
 pub use physmem::FrameState;
-#[cfg(feature = "planted-bugs")]
-pub use planted::PlantedBug;
+pub use planted::{PlantedBug, PlantedNotCompiled, PLANTED_BUGS_COMPILED};
 pub use prot::Prot;
 pub use view::{AreaState, BusyArea, PhysView};
 pub use vm_flags::VmFlags;

@@ -1,6 +1,10 @@
 //! Deliberate faults, compiled in only with the `planted-bugs` feature (DECISIONS 4.3): canaries
 //! for the harness's oracles. The selector defaults to none; each fault triggers only under the
 //! condition its documentation names.
+//!
+//! The list of faults and their names exist in every build, so that a tool can tell an unknown
+//! fault name from a known one that this build cannot switch on; selecting a fault in a build
+//! without the feature is an error ([`PlantedNotCompiled`]), never a silent no-op.
 
 use crate::kernel::Kernel;
 
@@ -72,6 +76,33 @@ impl PlantedBug {
         }
     }
 
+    /// One line saying what the fault breaks (for `vmfuzz fuzz --planted list`).
+    pub const fn summary(self) -> &'static str {
+        match self {
+            PlantedBug::SkipGuardPage => "R2: vmalloc-family VAs lose their guard page",
+            PlantedBug::FitRejectsExactHole => {
+                "bug 1: a hole exactly the requested size is judged too small (R3)"
+            }
+            PlantedBug::FailPathLeaksPage => {
+                "R6/R8: a data-page failure at index i >= 2 leaks page i - 1"
+            }
+            PlantedBug::FailPathFreesVaEagerly => {
+                "R8: a data-page failure releases the VA at once instead of lazily"
+            }
+            PlantedBug::ForgetNestedArrayFree => {
+                "R9 step 4: vfree leaks a vmalloc'ed (nested) pages array"
+            }
+            PlantedBug::VunmapKeepsPtes => "R11: vunmap leaves the PTEs in place",
+            PlantedBug::TableEntry0x63 => "I9: new table entries are written as phys | 0x63",
+            PlantedBug::DropGfpZero => "__GFP_ZERO is ignored for vmalloc data pages",
+            PlantedBug::SilentBadFree => {
+                "R10: a free of an address in no busy VA gives no warning 5"
+            }
+            PlantedBug::LazyNrWithoutGuard => "I6: the lazy add counts a guarded VA one page short",
+            PlantedBug::PurgeOverRelease => "I1: a purge gives back one page more than the VA",
+        }
+    }
+
     /// Parses a name: the snake_case [`PlantedBug::name`], its kebab-case form, or the
     /// variant's CamelCase name, ignoring ASCII case.
     pub fn from_name(name: &str) -> Option<PlantedBug> {
@@ -86,15 +117,47 @@ impl PlantedBug {
     }
 }
 
+/// Whether this build has the planted faults compiled in (the `planted-bugs` feature).
+pub const PLANTED_BUGS_COMPILED: bool = cfg!(feature = "planted-bugs");
+
+/// A planted fault was selected in a build without the `planted-bugs` feature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlantedNotCompiled(pub PlantedBug);
+
+impl core::fmt::Display for PlantedNotCompiled {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "planted fault {} needs a build with the `planted-bugs` feature",
+            self.0.name()
+        )
+    }
+}
+
 impl Kernel {
-    /// Selects the active planted fault (`None`: the engine behaves as specified).
-    pub fn set_planted_bug(&mut self, bug: Option<PlantedBug>) {
-        self.planted = bug;
+    /// Selects the active planted fault (`None`: the engine behaves as specified). Selecting a
+    /// fault in a build without the `planted-bugs` feature is an error.
+    pub fn set_planted_bug(&mut self, bug: Option<PlantedBug>) -> Result<(), PlantedNotCompiled> {
+        #[cfg(feature = "planted-bugs")]
+        {
+            self.planted = bug;
+            Ok(())
+        }
+        #[cfg(not(feature = "planted-bugs"))]
+        match bug {
+            Some(b) => Err(PlantedNotCompiled(b)),
+            None => Ok(()),
+        }
     }
 
-    /// The active planted fault.
+    /// The active planted fault (always `None` without the `planted-bugs` feature).
     pub fn planted_bug(&self) -> Option<PlantedBug> {
-        self.planted
+        #[cfg(feature = "planted-bugs")]
+        {
+            self.planted
+        }
+        #[cfg(not(feature = "planted-bugs"))]
+        None
     }
 }
 

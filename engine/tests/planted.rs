@@ -10,13 +10,13 @@ use vmalloc_engine::{
 
 fn with(bug: PlantedBug) -> Kernel {
     let mut k = kernel();
-    k.set_planted_bug(Some(bug));
+    k.set_planted_bug(Some(bug)).unwrap();
     k
 }
 
 fn with_plan(bug: PlantedBug, plan: FaultPlan) -> Kernel {
     let mut k = kernel_with(|c| c.fault_plan = plan);
-    k.set_planted_bug(Some(bug));
+    k.set_planted_bug(Some(bug)).unwrap();
     k
 }
 
@@ -24,7 +24,7 @@ fn with_plan(bug: PlantedBug, plan: FaultPlan) -> Kernel {
 fn selector_defaults_to_none() {
     let mut k = kernel();
     assert_eq!(k.planted_bug(), None);
-    k.set_planted_bug(Some(PlantedBug::DropGfpZero));
+    k.set_planted_bug(Some(PlantedBug::DropGfpZero)).unwrap();
     assert_eq!(k.planted_bug(), Some(PlantedBug::DropGfpZero));
     assert_eq!(PlantedBug::ALL.len(), 11);
 }

@@ -311,7 +311,7 @@ fn random_traces_with_planted_bugs_never_panic() {
     for bug in vmalloc_engine::PlantedBug::ALL {
         for _ in 0..10 {
             let mut k = Kernel::new(machine(&mut r)).unwrap();
-            k.set_planted_bug(Some(bug));
+            k.set_planted_bug(Some(bug)).unwrap();
             let (mut live, mut pages) = (Vec::new(), Vec::new());
             for _ in 0..150 {
                 if !step(&mut k, &mut r, &mut live, &mut pages) {

@@ -288,11 +288,13 @@ fn worker(id: usize, opts: &CampaignOptions, shared: &Shared, check: &CheckFn) {
 }
 
 /// Run a campaign. `check` runs one input (normally [`crate::check`]); `tick` is called about
-/// four times a second with the shared state (the CLI draws its progress bar there).
+/// four times a second with the shared state (the CLI draws its progress there) and returns
+/// `false` to stop the campaign (an interrupt): the workers finish the input they are running
+/// and the summary covers everything done so far.
 pub fn run(
     opts: &CampaignOptions,
     check: &CheckFn,
-    tick: &mut dyn FnMut(&Shared, Duration),
+    tick: &mut dyn FnMut(&Shared, Duration) -> bool,
 ) -> Summary {
     let shared = Arc::new(Shared::new());
     let start = Instant::now();
@@ -303,7 +305,9 @@ pub fn run(
         }
         loop {
             std::thread::sleep(Duration::from_millis(250));
-            tick(&shared, start.elapsed());
+            if !tick(&shared, start.elapsed()) {
+                shared.stop.store(true, Ordering::Relaxed);
+            }
             let finished = shared.stop.load(Ordering::Relaxed)
                 || opts
                     .runs

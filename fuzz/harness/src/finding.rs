@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// What kind of bug a finding shows (issue 4's list, plus `WrongData`).
+/// What kind of bug a finding shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FindingKind {
     /// A frame, VA or metadata object that nothing owns (I5), at an op or at the end check.
@@ -135,7 +135,13 @@ impl std::error::Error for Finding {}
 /// A line diff of `a` (expected) and `b` (actual), in colour only on a terminal (reports also
 /// go to files and CI logs) and unless `NO_COLOR` is set.
 pub fn diff_text(a: &str, b: &str) -> String {
-    let diff = pretty_assertions::StrComparison::new(a, b).to_string();
+    let full = pretty_assertions::StrComparison::new(a, b).to_string();
+    // pretty_assertions opens with its own "Diff < left / right > :" heading; callers print
+    // theirs (which says which side is the model), so drop it.
+    let diff = match full.split_once('\n') {
+        Some((first, rest)) if strip_ansi(first).starts_with("Diff ") => rest.to_string(),
+        _ => full,
+    };
     if std::io::IsTerminal::is_terminal(&std::io::stdout())
         && std::env::var_os("NO_COLOR").is_none()
     {

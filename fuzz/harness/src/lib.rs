@@ -22,6 +22,7 @@
 pub mod adapter;
 pub mod behaviour;
 pub mod campaign;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod codec;
 pub mod drivers;
@@ -31,6 +32,7 @@ pub mod load;
 pub mod minimize;
 pub mod ops;
 pub mod oracle;
+pub mod planted;
 pub mod replay;
 pub mod subject;
 pub mod text;
@@ -75,24 +77,6 @@ pub fn check_recorded(
     match finding {
         Some(f) => (steps, Err(f)),
         None => (steps, Ok(report)),
-    }
-}
-
-/// Is `name` a planted fault this build can switch on?
-pub fn check_planted_name(name: &str) -> Result<(), String> {
-    let names = adapter::engine::planted_names();
-    if names.is_empty() {
-        return Err(format!(
-            "planted fault {name:?} needs a build with --features planted-bugs"
-        ));
-    }
-    if names.contains(&name) {
-        Ok(())
-    } else {
-        Err(format!(
-            "unknown planted fault {name:?}; known: {}",
-            names.join(", ")
-        ))
     }
 }
 

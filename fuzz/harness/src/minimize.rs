@@ -1,10 +1,26 @@
-//! Structured shrinking of a failing input (issue 5 `minimize`): drop ops (in halving chunks,
+//! Structured shrinking of a failing input (`vmfuzz minimize`): drop ops (in halving chunks,
 //! then one by one), drop fault-plan entries, simplify the machine, and shrink op fields
 //! (sizes, alignments, offsets, gfp, protections, nodes, vmap lists), keeping each step only
 //! while the caller's predicate (usually "the same finding kind persists") still holds and the
 //! candidate stays inside the valid domain.
 
+use std::time::{Duration, Instant};
+
 use crate::ops::{Addr, Input, Machine, NodeSpan, Op, Prot, PteScenario, GFP_KERNEL, PAGE_SIZE};
+
+/// Why a minimization stopped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Stopped {
+    /// No candidate shrinks the input further.
+    #[default]
+    Done,
+    /// The run budget was spent.
+    Budget,
+    /// The time bound was reached.
+    Time,
+    /// The caller asked to stop (an interrupt).
+    Interrupted,
+}
 
 /// Counters of a minimization.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -15,22 +31,71 @@ pub struct MinimizeStats {
     pub ops_after: usize,
     /// Predicate evaluations spent.
     pub tries: usize,
+    /// Why it stopped. The input returned is the smallest found so far in every case.
+    pub stopped: Stopped,
 }
 
-struct Shrinker<F> {
+/// Where a running minimization is, for a progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Predicate evaluations so far.
+    pub runs: usize,
+    /// Ops of the smallest failing input so far.
+    pub ops: usize,
+    /// Time since the start.
+    pub elapsed: Duration,
+}
+
+/// Bounds and hooks of a minimization.
+pub struct Limits<'a> {
+    /// At most this many predicate evaluations.
+    pub budget: usize,
+    /// At most this long (the smallest input so far is kept when it runs out).
+    pub time: Option<Duration>,
+    /// Asked before every evaluation: `true` stops at once (an interrupt).
+    pub stop: &'a dyn Fn() -> bool,
+    /// Told after every evaluation.
+    pub progress: &'a mut dyn FnMut(Progress),
+}
+
+struct Shrinker<'a, F> {
     pred: F,
     tries: usize,
-    budget: usize,
+    limits: Limits<'a>,
+    start: Instant,
+    stopped: Option<Stopped>,
+    best_ops: usize,
 }
 
-impl<F: FnMut(&Input) -> bool> Shrinker<F> {
+impl<F: FnMut(&Input) -> bool> Shrinker<'_, F> {
     /// Test a candidate: valid and still failing.
     fn keeps(&mut self, cand: &Input) -> bool {
-        if self.tries >= self.budget || cand.validate().is_err() {
+        if self.stopped.is_some() || cand.validate().is_err() {
+            return false;
+        }
+        if self.tries >= self.limits.budget {
+            self.stopped = Some(Stopped::Budget);
+            return false;
+        }
+        if self.limits.time.is_some_and(|t| self.start.elapsed() >= t) {
+            self.stopped = Some(Stopped::Time);
+            return false;
+        }
+        if (self.limits.stop)() {
+            self.stopped = Some(Stopped::Interrupted);
             return false;
         }
         self.tries += 1;
-        (self.pred)(cand)
+        let kept = (self.pred)(cand);
+        if kept {
+            self.best_ops = cand.ops.len();
+        }
+        (self.limits.progress)(Progress {
+            runs: self.tries,
+            ops: self.best_ops,
+            elapsed: self.start.elapsed(),
+        });
+        kept
     }
 
     /// Delete chunks of ops (halving), each with the ops that refer to what it created, the
@@ -122,10 +187,32 @@ pub fn minimize(
     still_fails: impl FnMut(&Input) -> bool,
     budget: usize,
 ) -> (Input, MinimizeStats) {
+    minimize_with(
+        input,
+        still_fails,
+        Limits {
+            budget,
+            time: None,
+            stop: &|| false,
+            progress: &mut |_| {},
+        },
+    )
+}
+
+/// Shrink `input` while `still_fails` holds, within `limits`. Whatever stops it, the result
+/// is the smallest input found so far that still fails (or `input` itself).
+pub fn minimize_with(
+    input: &Input,
+    still_fails: impl FnMut(&Input) -> bool,
+    limits: Limits<'_>,
+) -> (Input, MinimizeStats) {
     let mut s = Shrinker {
         pred: still_fails,
         tries: 0,
-        budget,
+        limits,
+        start: Instant::now(),
+        stopped: None,
+        best_ops: input.ops.len(),
     };
     let mut best = input.clone();
     loop {
@@ -133,7 +220,7 @@ pub fn minimize(
         progress |= s.drop_faults(&mut best);
         progress |= s.simplify_machine(&mut best);
         progress |= s.shrink_fields(&mut best);
-        if !progress || s.tries >= s.budget {
+        if !progress || s.stopped.is_some() {
             break;
         }
     }
@@ -141,6 +228,7 @@ pub fn minimize(
         ops_before: input.ops.len(),
         ops_after: best.ops.len(),
         tries: s.tries,
+        stopped: s.stopped.unwrap_or_default(),
     };
     (best, stats)
 }
@@ -484,5 +572,35 @@ mod tests {
         };
         let (_, stats) = minimize(&input, |_| true, 5);
         assert_eq!(stats.tries, 5);
+        assert_eq!(stats.stopped, Stopped::Budget);
+    }
+
+    /// An interrupt stops at once and keeps the best so far; the progress hook sees every run.
+    #[test]
+    fn stops_when_asked_and_reports_progress() {
+        let input = Input {
+            machine: Machine::default(),
+            ops: vec![Op::Vmallocinfo; 50],
+        };
+        let runs = std::cell::Cell::new(0);
+        let mut seen = Vec::new();
+        let (best, stats) = minimize_with(
+            &input,
+            |_| {
+                runs.set(runs.get() + 1);
+                true
+            },
+            Limits {
+                budget: 1000,
+                time: None,
+                stop: &|| runs.get() >= 3,
+                progress: &mut |p| seen.push((p.runs, p.ops)),
+            },
+        );
+        assert_eq!(stats.stopped, Stopped::Interrupted);
+        assert_eq!(stats.tries, 3);
+        // The first chunk deletion (half of 50 ops) held, then the next half, then ...
+        assert_eq!(seen, vec![(1, 25), (2, 0), (3, 0)]);
+        assert_eq!(best.ops.len(), 0);
     }
 }

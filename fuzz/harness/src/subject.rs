@@ -21,6 +21,16 @@ pub enum Fatal {
     WouldHang,
 }
 
+impl std::fmt::Display for Fatal {
+    /// As a trace's `expect:` line says it: `bug <name>` or `hang`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fatal::Bug(b) => write!(f, "bug {}", b.name()),
+            Fatal::WouldHang => f.write_str("hang"),
+        }
+    }
+}
+
 /// The `BUG_ON`s reachable from the API (contract §8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum BugKind {

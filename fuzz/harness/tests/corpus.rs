@@ -1,26 +1,33 @@
 //! Replays every file under `corpus/` through the differential executor, one test per file, so
-//! a failure names the file; a corrupt file is a clear error naming it while the others still
-//! run. Files that expect a planted fault run when the engine is built with its
-//! `planted-bugs` feature (as in `cargo test --workspace`) and are ignored otherwise.
+//! a failure names the file. Every file there is read as a trace and nothing else (design
+//! §5.2): a mistyped header, a byte-order mark, an empty or binary file fails its own test,
+//! naming the file and the line, while the others still run; an entry that cannot be listed (a
+//! looping symlink, an unreadable folder) fails as a test of its own. Files that expect a
+//! planted fault run when the engine is built with its `planted-bugs` feature (as in `cargo
+//! test --workspace`) and are ignored otherwise; an unknown planted fault name fails.
 
 use std::path::PathBuf;
 
 use libtest_mimic::{Arguments, Failed, Trial};
+use vmfuzz::load::ReadAs;
 use vmfuzz::replay::{replay_file, Replayed};
 
 fn main() {
     let args = Arguments::from_args();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../corpus");
-    let files = match vmfuzz::load::collect(std::slice::from_ref(&root)) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("cannot list the corpus: {e}");
-            std::process::exit(101);
-        }
-    };
-    let trials = files
+    let trials = vmfuzz::load::collect(std::slice::from_ref(&root))
         .into_iter()
-        .map(|path| {
+        .map(|entry| {
+            let path = match entry {
+                Ok(p) => p,
+                Err(e) => {
+                    let name = e.path.strip_prefix(&root).unwrap_or(&e.path).display();
+                    let name = format!("{name} (unlistable)");
+                    return Trial::test(name, move || {
+                        Err(Failed::from(format!("corpus entry cannot be read: {e}")))
+                    });
+                }
+            };
             let name = path
                 .strip_prefix(&root)
                 .unwrap_or(&path)
@@ -32,8 +39,8 @@ fn main() {
                         .any(|l| l.starts_with("expect:") && l.contains(" under "))
                 })
                 .unwrap_or(false);
-            let ignored = planted_only && vmfuzz::adapter::engine::planted_names().is_empty();
-            Trial::test(name, move || match replay_file(&path) {
+            let ignored = planted_only && !vmfuzz::planted::compiled();
+            Trial::test(name, move || match replay_file(&path, ReadAs::Trace) {
                 Ok(Replayed::Pass) => Ok(()),
                 Ok(Replayed::Skipped(why)) => Err(Failed::from(why)),
                 Ok(Replayed::Fail(why, finding)) => Err(Failed::from(match finding {

@@ -147,55 +147,24 @@ fn access_addr(err: e::AccessError, fallback: u64) -> u64 {
 }
 
 impl EngineKernel {
-    /// A fresh engine for `machine`, with `planted` switched on (`planted-bugs` builds only).
+    /// A fresh engine for `machine`, with the planted fault `planted` switched on (builds
+    /// with the `planted-bugs` feature only; otherwise, or for an unknown name, an error).
     pub fn new(machine: &Machine, planted: Option<&str>) -> Result<Self, String> {
-        let k = e::Kernel::new(engine_config(machine)).map_err(|err| format!("{err:?}"))?;
-        #[allow(unused_mut)]
-        let mut me = EngineKernel { k };
+        let mut k = e::Kernel::new(engine_config(machine)).map_err(|err| format!("{err:?}"))?;
         if let Some(name) = planted {
-            me.plant(name)?;
+            crate::planted::check_name(name).map_err(|err| err.to_string())?;
+            let bug = e::PlantedBug::from_name(name)
+                .ok_or_else(|| crate::planted::PlantedError::Unknown(name.into()).to_string())?;
+            k.set_planted_bug(Some(bug))
+                .map_err(|err| err.to_string())?;
         }
-        Ok(me)
-    }
-
-    #[cfg(feature = "planted-bugs")]
-    fn plant(&mut self, name: &str) -> Result<(), String> {
-        let bug = e::PlantedBug::from_name(name).ok_or_else(|| planted_names_error(name))?;
-        self.k.set_planted_bug(Some(bug));
-        Ok(())
-    }
-
-    #[cfg(not(feature = "planted-bugs"))]
-    fn plant(&mut self, name: &str) -> Result<(), String> {
-        Err(format!(
-            "planted fault {name:?} needs a build with --features planted-bugs"
-        ))
+        Ok(EngineKernel { k })
     }
 
     /// The engine itself.
     pub fn engine(&self) -> &e::Kernel {
         &self.k
     }
-}
-
-/// The names of the engine's planted faults (empty without the `planted-bugs` feature).
-pub fn planted_names() -> Vec<&'static str> {
-    #[cfg(feature = "planted-bugs")]
-    {
-        e::PlantedBug::ALL.iter().map(|b| b.name()).collect()
-    }
-    #[cfg(not(feature = "planted-bugs"))]
-    {
-        Vec::new()
-    }
-}
-
-#[cfg(feature = "planted-bugs")]
-fn planted_names_error(name: &str) -> String {
-    format!(
-        "unknown planted fault {name:?}; known: {}",
-        planted_names().join(", ")
-    )
 }
 
 impl RawMemory for EngineKernel {

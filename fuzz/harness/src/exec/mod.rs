@@ -285,7 +285,7 @@ impl<S: Kernel, M: Reference> Runner<'_, S, M> {
         let s_events = self.subject.take_events();
         let show = |r: &Result<Outcome, Fatal>| match r {
             Ok(o) => o.to_string(),
-            Err(f) => format!("{f:?}"),
+            Err(f) => f.to_string(),
         };
         if self.opts.record {
             self.report.steps.push(Step {
