@@ -7,7 +7,7 @@
 # engine/src; an HTML report of the same lines goes to fuzz/coverage/<target>/html/.
 # Needs Debian's llvm-$LLVM_MAJOR (its llvm-profdata and llvm-cov read what rustc writes):
 # installed with apt-get if missing; LLVM_PATH=DIR uses other LLVM tools instead. Not run by
-# .ci/run (DECISIONS 4.10).
+# .ci/run (docs/design.md §4.10).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

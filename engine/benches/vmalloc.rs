@@ -2,7 +2,7 @@
 //! 100k live areas, for (i) 1-page areas and (ii) mixed sizes of 1–16 pages in a fixed
 //! pattern. Beside each is the same insert + remove pattern on a plain `BTreeMap<u64, u64>`.
 //!
-//! The goals (issue 3 item 4): at 100k live areas a pair costs at most 2× what it costs at 1k,
+//! The goals (README "Benchmarks"): at 100k live areas a pair costs at most 2× what it costs at 1k,
 //! and a 1-page engine pair costs at most 4× the BTreeMap pair. Results and the command that
 //! produced them: `docs/bench.md`.
 //!

@@ -1,5 +1,8 @@
 //! Data access and lookups through the real page tables: `read`/`write` (contract §4),
 //! `vmalloc_to_page`/`vmalloc_to_pfn` (R12) and the hardware-style `translate`.
+//!
+//! `semantics §N`, `design §N` and `contract §N` cite sections of `docs/semantics.md`,
+//! `docs/design.md` and `docs/contract.md`.
 
 use crate::addr::{Pfn, VirtAddr, PAGE_SIZE};
 use crate::error::AccessError;
@@ -13,13 +16,13 @@ impl Kernel {
         walk::translate(&self.mem, self.enc, self.root, va.into())
     }
 
-    /// `vmalloc_to_page(addr)` (§2, R12): the frame mapped at `addr`'s page, or `None`
-    /// (DECISIONS 3.14).
+    /// `vmalloc_to_page(addr)` (semantics §2, R12): the frame mapped at `addr`'s page, or `None`
+    /// (design §3.14).
     pub fn vmalloc_to_page(&self, addr: impl Into<VirtAddr>) -> Option<Pfn> {
         walk::vmalloc_to_page(&self.mem, self.enc, self.root, addr.into())
     }
 
-    /// `vmalloc_to_pfn(addr)`: as [`Kernel::vmalloc_to_page`] (None when unmapped, D3.14).
+    /// `vmalloc_to_pfn(addr)`: as [`Kernel::vmalloc_to_page`] (None when unmapped, design §3.14).
     pub fn vmalloc_to_pfn(&self, addr: impl Into<VirtAddr>) -> Option<Pfn> {
         self.vmalloc_to_page(addr)
     }

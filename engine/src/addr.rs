@@ -1,32 +1,35 @@
-//! Address newtypes and the page arithmetic of spec §0.
+//! Address newtypes and the page arithmetic of semantics §0.
 //!
 //! Kernel pointers are raw values: `vfree` of a wild pointer must give warning 5, not a panic,
 //! so the API accepts any `u64` as a [`VirtAddr`] ([`VirtAddr::from_u64`]). Canonical form is
 //! checked only where it matters, by [`VirtAddr::try_new`]. There is deliberately no panicking
-//! constructor (DECISIONS 3.16: no panic may be used as control flow under a fuzzer).
+//! constructor (design §3.16: no panic may be used as control flow under a fuzzer).
+//!
+//! `semantics §N`, `design §N` and `contract §N` cite sections of `docs/semantics.md`,
+//! `docs/design.md` and `docs/contract.md`.
 
 use core::fmt;
 
 use crate::config::Paging;
 
-/// `PAGE_SHIFT` on x86-64 (§0).
+/// `PAGE_SHIFT` on x86-64 (semantics §0).
 pub const PAGE_SHIFT: u32 = 12;
-/// `PAGE_SIZE` on x86-64 (§0).
+/// `PAGE_SIZE` on x86-64 (semantics §0).
 pub const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
-/// Number of 8-byte entries in one table page (§8.1).
+/// Number of 8-byte entries in one table page (semantics §8.1).
 pub const ENTRIES_PER_TABLE: usize = 512;
-/// PFNs below this are firmware and kernel image: never handed out (§12.2).
+/// PFNs below this are firmware and kernel image: never handed out (semantics §12.2).
 pub const FIRST_POOL_PFN: u64 = 256;
 /// Upper bound on PFNs (contract §1: a node span may not end above `1 << 40`).
 pub const MAX_PFN: u64 = 1 << 40;
 
-/// `PAGE_ALIGN(x)` modulo 2^64 (§0): every `x` above `2^64 - 4096` wraps to exactly 0.
+/// `PAGE_ALIGN(x)` modulo 2^64 (semantics §0): every `x` above `2^64 - 4096` wraps to exactly 0.
 pub const fn page_align(x: u64) -> u64 {
     x.wrapping_add(PAGE_SIZE - 1) & !(PAGE_SIZE - 1)
 }
 
-/// `ALIGN(x, align)` without wrap-around (§4.3, R4): `None` when the result would pass 2^64.
-/// `align` must be a power of two.
+/// `ALIGN(x, align)` without wrap-around (semantics §4.3, R4): `None` when the result would pass
+/// 2^64. `align` must be a power of two.
 pub const fn checked_align_up(x: u64, align: u64) -> Option<u64> {
     let mask = align.wrapping_sub(1);
     match x.checked_add(mask) {
@@ -35,7 +38,7 @@ pub const fn checked_align_up(x: u64, align: u64) -> Option<u64> {
     }
 }
 
-/// `get_count_order_long(x)`: ceil(log2(x)) for `x > 0` (§3.2 step 2, R4).
+/// `get_count_order_long(x)`: ceil(log2(x)) for `x > 0` (semantics §3.2 step 2, R4).
 pub const fn count_order(x: u64) -> u32 {
     if x <= 1 {
         0
@@ -44,7 +47,7 @@ pub const fn count_order(x: u64) -> u32 {
     }
 }
 
-/// `fls(x)`: the 1-based index of the highest set bit, 0 for 0 (§5.4 `lazy_max_pages`).
+/// `fls(x)`: the 1-based index of the highest set bit, 0 for 0 (semantics §5.4 `lazy_max_pages`).
 pub const fn fls(x: u64) -> u32 {
     64 - x.leading_zeros()
 }
@@ -52,9 +55,9 @@ pub const fn fls(x: u64) -> u32 {
 /// Why an address or frame number was refused by a checked constructor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AddrError {
-    /// The virtual address is not canonical for the paging mode (§8.1).
+    /// The virtual address is not canonical for the paging mode (semantics §8.1).
     NonCanonical(u64),
-    /// The physical address or PFN does not fit the 52-bit physical address space (§8.1).
+    /// The physical address or PFN does not fit the 52-bit physical address space (semantics §8.1).
     TooWide(u64),
 }
 
@@ -84,7 +87,8 @@ impl VirtAddr {
         VirtAddr(v)
     }
 
-    /// Checks canonical form: bits 63..47 equal (4-level) or bits 63..56 equal (LA57), §8.1.
+    /// Checks canonical form: bits 63..47 equal (4-level) or bits 63..56 equal (LA57),
+    /// semantics §8.1.
     pub const fn try_new(v: u64, paging: Paging) -> Result<Self, AddrError> {
         let t = Self::new_truncate(v, paging);
         if t.0 == v {
@@ -146,7 +150,8 @@ impl fmt::Display for VirtAddr {
     }
 }
 
-/// Mask of the 52-bit physical address space (§8.1, `__PHYSICAL_MASK_SHIFT` = 52 from 4.17).
+/// Mask of the 52-bit physical address space (semantics §8.1, `__PHYSICAL_MASK_SHIFT` = 52
+/// from 4.17).
 pub const PHYS_ADDR_MASK: u64 = (1 << 52) - 1;
 
 /// A physical address in the simulated machine (52 bits at most).

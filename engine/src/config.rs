@@ -1,11 +1,14 @@
-//! The simulated machine (contract §1, spec §12 parameters, DECISIONS 3.17).
+//! The simulated machine (contract §1, semantics §12 parameters, design §3.17).
+//!
+//! `semantics §N`, `design §N` and `contract §N` cite sections of `docs/semantics.md`,
+//! `docs/design.md` and `docs/contract.md`.
 
 use core::fmt;
 
 use crate::addr::{fls, VirtAddr, FIRST_POOL_PFN, MAX_PFN, PAGE_SIZE};
 use crate::fault::FaultPlan;
 
-/// x86-64 paging mode (§8.1).
+/// x86-64 paging mode (semantics §8.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Paging {
     /// 4-level paging, 48-bit virtual addresses; the P4D level is folded into the PGD.
@@ -33,20 +36,21 @@ impl Paging {
     }
 }
 
-/// Default `VMALLOC_START` with 4-level paging (§8.1, `__VMALLOC_BASE_L4`).
+/// Default `VMALLOC_START` with 4-level paging (semantics §8.1, `__VMALLOC_BASE_L4`).
 pub const VMALLOC_START_L4: u64 = 0xffff_c900_0000_0000;
-/// Default `VMALLOC_END` with 4-level paging: last byte, passed as the exclusive end (§8.1).
+/// Default `VMALLOC_END` with 4-level paging: last byte, passed as the exclusive end
+/// (semantics §8.1).
 pub const VMALLOC_END_L4: u64 = 0xffff_e8ff_ffff_ffff;
-/// Default `VMALLOC_START` with LA57 (§8.1, `__VMALLOC_BASE_L5`).
+/// Default `VMALLOC_START` with LA57 (semantics §8.1, `__VMALLOC_BASE_L5`).
 pub const VMALLOC_START_L5: u64 = 0xffa0_0000_0000_0000;
-/// Default `VMALLOC_END` with LA57 (§8.1).
+/// Default `VMALLOC_END` with LA57 (semantics §8.1).
 pub const VMALLOC_END_L5: u64 = 0xffd1_ffff_ffff_ffff;
-/// `MODULES_VADDR` without KASLR (§8.1).
+/// `MODULES_VADDR` without KASLR (semantics §8.1).
 pub const MODULES_VADDR: u64 = 0xffff_ffff_a000_0000;
-/// `MODULES_END` (§8.1).
+/// `MODULES_END` (semantics §8.1).
 pub const MODULES_END: u64 = 0xffff_ffff_ff00_0000;
 
-/// One NUMA node: the half-open PFN range `[start_pfn, end_pfn)` it owns (§12.2).
+/// One NUMA node: the half-open PFN range `[start_pfn, end_pfn)` it owns (semantics §12.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct NodeSpan {
     /// First PFN of the node.
@@ -62,30 +66,32 @@ pub struct MachineConfig {
     pub paging: Paging,
     /// `VMALLOC_START`.
     pub vmalloc_start: u64,
-    /// `VMALLOC_END`, exclusive as passed (the odd "last byte" form, §8.1).
+    /// `VMALLOC_END`, exclusive as passed (the odd "last byte" form, semantics §8.1).
     pub vmalloc_end: u64,
     /// `MODULES_VADDR`.
     pub modules_vaddr: u64,
     /// `MODULES_END`.
     pub modules_end: u64,
-    /// KASLR module load offset in bytes: 0 or `k * 4096` with `1 <= k <= 1024` (§2, §12).
+    /// KASLR module load offset in bytes: 0 or `k * 4096` with `1 <= k <= 1024`
+    /// (semantics §2, §12).
     pub module_load_offset: u64,
-    /// Online CPUs (1..=64), for `lazy_max_pages` (§5.4).
+    /// Online CPUs (1..=64), for `lazy_max_pages` (semantics §5.4).
     pub nr_cpus: u32,
     /// NUMA nodes, ascending and disjoint.
     pub nodes: Vec<NodeSpan>,
-    /// `__supported_pte_mask` (§8.3).
+    /// `__supported_pte_mask` (semantics §8.3).
     pub supported_pte_mask: u64,
-    /// `__default_kernel_pte_mask` (§8.3).
+    /// `__default_kernel_pte_mask` (semantics §8.3).
     pub default_kernel_pte_mask: u64,
-    /// The SME C-bit, 0 when SME is off (§8.3).
+    /// The SME C-bit, 0 when SME is off (semantics §8.3).
     pub sme_c_bit: u64,
     /// Injected allocation failures (contract §6).
     pub fault_plan: FaultPlan,
 }
 
 impl Default for MachineConfig {
-    /// The D3.17 machine: 4-level, NX+PGE, no PTI, no SME, no KASLR, 4 CPUs, one node of 1 GiB.
+    /// The design §3.17 machine: 4-level, NX+PGE, no PTI, no SME, no KASLR, 4 CPUs, one node of
+    /// 1 GiB.
     fn default() -> Self {
         MachineConfig {
             paging: Paging::FourLevel,
@@ -144,7 +150,7 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl MachineConfig {
-    /// The default machine with LA57 paging and the 5-level vmalloc window (§8.1).
+    /// The default machine with LA57 paging and the 5-level vmalloc window (semantics §8.1).
     pub fn la57() -> Self {
         MachineConfig {
             paging: Paging::FiveLevel,
@@ -235,12 +241,12 @@ impl MachineConfig {
             .sum()
     }
 
-    /// `lazy_max_pages() = fls(num_online_cpus()) * (32 MiB / PAGE_SIZE)` (§5.4).
+    /// `lazy_max_pages() = fls(num_online_cpus()) * (32 MiB / PAGE_SIZE)` (semantics §5.4).
     pub fn lazy_max_pages(&self) -> u64 {
         u64::from(fls(u64::from(self.nr_cpus))) * 8192
     }
 
-    /// `MODULES_LEN` (§2 module_alloc).
+    /// `MODULES_LEN` (semantics §2 module_alloc).
     pub fn modules_len(&self) -> u64 {
         self.modules_end.wrapping_sub(self.modules_vaddr)
     }
@@ -253,7 +259,7 @@ impl MachineConfig {
     }
 }
 
-/// Physical zone of a PFN (§8.4, §12.2).
+/// Physical zone of a PFN (semantics §8.4, §12.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Zone {
     /// PFN below `2^20` (4 GiB).
@@ -284,7 +290,7 @@ mod tests {
     fn default_machine_derived_values() {
         let c = MachineConfig::default();
         assert_eq!(c.validate(), Ok(()));
-        // 0x40000 PFNs minus the 256 reserved ones (D3.17).
+        // 0x40000 PFNs minus the 256 reserved ones (design §3.17).
         assert_eq!(c.totalram_pages(), 261_888);
         // fls(4) = 3, 3 * 8192.
         assert_eq!(c.lazy_max_pages(), 24_576);

@@ -1,5 +1,7 @@
 //! A counters snapshot (I5, I6, I8): computed from the engine's own structures, for comparison
-//! with the model's counts (oracles also read the raw state, DECISIONS 2).
+//! with the model's counts (oracles also read the raw state, design §2).
+//!
+//! `design §N` cites a section of `docs/design.md`.
 
 use crate::kernel::Kernel;
 use crate::vmap_area::VaState;

@@ -1,13 +1,18 @@
-//! Typed fatal outcomes (contract §8, DECISIONS 3.3, 3.15) and access errors.
+//! Typed fatal outcomes (contract §8, design §3.3, §3.15) and access errors.
+//!
+//! `semantics §N`, `design §N` and `contract §N` cite sections of `docs/semantics.md`,
+//! `docs/design.md` and `docs/contract.md`.
 
 use core::fmt;
 
 /// A `BUG()` the kernel would hit, at the place the kernel has it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BugKind {
-    /// `BUG_ON(!is_power_of_2(align))` in `alloc_vmap_area` (§4.1), after the vm_struct attempt.
+    /// `BUG_ON(!is_power_of_2(align))` in `alloc_vmap_area` (semantics §4.1), after the vm_struct
+    /// attempt.
     AlignNotPowerOfTwo,
-    /// `BUG_ON(!size)` in `alloc_vmap_area` (§4.1): the guard add wrapped the size to 0 (§3.2).
+    /// `BUG_ON(!size)` in `alloc_vmap_area` (semantics §4.1): the guard add wrapped the size to 0
+    /// (semantics §3.2).
     ZeroSizeVa,
     /// `BUG_ON(in_interrupt())` in `vunmap` (R11).
     VunmapInInterrupt,
@@ -22,13 +27,13 @@ pub enum BugKind {
     Oops,
 }
 
-/// An outcome that ends the input: the simulated kernel is dead (DECISIONS 3.3).
+/// An outcome that ends the input: the simulated kernel is dead (design §3.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Fatal {
     /// A kernel `BUG`.
     Bug(BugKind),
     /// A `__GFP_NOFAIL` page request that no allowed zone can satisfy: the kernel would retry
-    /// for ever (DECISIONS 3.15).
+    /// for ever (design §3.15).
     WouldHang,
 }
 

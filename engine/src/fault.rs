@@ -1,9 +1,12 @@
 //! Deterministic fault injection in the style of `failslab` / `fail_page_alloc`
-//! (DECISIONS 3.7, contract §6, spec §16.2).
+//! (design §3.7, contract §6, semantics §16.2).
 //!
 //! One attempt counter per [`FaultKind`], counted from machine start over every request that is
-//! not `__GFP_NOFAIL` (the kernel's injectors skip NOFAIL, §10), outer and nested calls alike,
-//! whether the request then succeeds, fails by injection or fails because the pool is empty.
+//! not `__GFP_NOFAIL` (the kernel's injectors skip NOFAIL, semantics §10), outer and nested calls
+//! alike, whether the request then succeeds, fails by injection or fails because the pool is empty.
+//!
+//! `semantics §N`, `design §N` and `contract §N` cite sections of `docs/semantics.md`,
+//! `docs/design.md` and `docs/contract.md`.
 
 /// The call sites that can be failed (contract §6), in the order of `fault_attempts()`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -1,17 +1,21 @@
-//! GFP flags with their 4.15–4.19 bit values (§10, contract §2).
+//! GFP flags with their 4.15–4.19 bit values (semantics §10, contract §2).
+//!
+//! `semantics §N`, `design §N` and `contract §N` cite sections of `docs/semantics.md`,
+//! `docs/design.md` and `docs/contract.md`.
 
 use bitflags::bitflags;
 
 bitflags! {
-    /// `gfp_t` bits as in 4.19 (§10). Unknown bits are kept (`from_bits_retain`) and ignored.
+    /// `gfp_t` bits as in 4.19 (semantics §10). Unknown bits are kept (`from_bits_retain`) and
+    /// ignored.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
     pub struct Gfp: u32 {
         /// `__GFP_DMA`: ZONE_DMA. Not modelled separately; restricts to ZONE_DMA32 like
-        /// `__GFP_DMA32` (the lowest zone of the model, §12.2).
+        /// `__GFP_DMA32` (the lowest zone of the model, semantics §12.2).
         const DMA = 0x01;
-        /// `__GFP_HIGHMEM`: a no-op on x86-64 (§8.4).
+        /// `__GFP_HIGHMEM`: a no-op on x86-64 (semantics §8.4).
         const HIGHMEM = 0x02;
-        /// `__GFP_DMA32`: pages below 4 GiB only (§8.4, R6).
+        /// `__GFP_DMA32`: pages below 4 GiB only (semantics §8.4, R6).
         const DMA32 = 0x04;
         /// `__GFP_MOVABLE`.
         const MOVABLE = 0x08;
@@ -25,11 +29,12 @@ bitflags! {
         const FS = 0x80;
         /// `__GFP_WRITE`.
         const WRITE = 0x100;
-        /// `__GFP_NOWARN`: suppresses warnings 1–3 (§11.1).
+        /// `__GFP_NOWARN`: suppresses warnings 1–3 (semantics §11.1).
         const NOWARN = 0x200;
         /// `__GFP_RETRY_MAYFAIL`.
         const RETRY_MAYFAIL = 0x400;
-        /// `__GFP_NOFAIL`: metadata and pages never fail and are never fault-injected (§10).
+        /// `__GFP_NOFAIL`: metadata and pages never fail and are never fault-injected
+        /// (semantics §10).
         const NOFAIL = 0x800;
         /// `__GFP_NORETRY`.
         const NORETRY = 0x1000;
@@ -37,13 +42,13 @@ bitflags! {
         const MEMALLOC = 0x2000;
         /// `__GFP_COMP`.
         const COMP = 0x4000;
-        /// `__GFP_ZERO`: the page reads zero (§10, DECISIONS 3.10).
+        /// `__GFP_ZERO`: the page reads zero (semantics §10, design §3.10).
         const ZERO = 0x8000;
         /// `__GFP_NOMEMALLOC`.
         const NOMEMALLOC = 0x10000;
         /// `__GFP_HARDWALL`.
         const HARDWALL = 0x20000;
-        /// `__GFP_THISNODE`: only the requested node (§12.2).
+        /// `__GFP_THISNODE`: only the requested node (semantics §12.2).
         const THISNODE = 0x40000;
         /// `__GFP_ATOMIC`.
         const ATOMIC = 0x80000;
@@ -59,11 +64,11 @@ bitflags! {
 impl Gfp {
     /// `__GFP_RECLAIM`.
     pub const RECLAIM: Gfp = Gfp::DIRECT_RECLAIM.union(Gfp::KSWAPD_RECLAIM);
-    /// `GFP_KERNEL` = `__GFP_RECLAIM | __GFP_IO | __GFP_FS` = `0x6000c0` (§10).
+    /// `GFP_KERNEL` = `__GFP_RECLAIM | __GFP_IO | __GFP_FS` = `0x6000c0` (semantics §10).
     pub const KERNEL: Gfp = Gfp::RECLAIM.union(Gfp::IO).union(Gfp::FS);
-    /// `GFP_VMALLOC32` on x86-64 = `GFP_KERNEL | GFP_DMA32` (§2).
+    /// `GFP_VMALLOC32` on x86-64 = `GFP_KERNEL | GFP_DMA32` (semantics §2).
     pub const VMALLOC32: Gfp = Gfp::KERNEL.union(Gfp::DMA32);
-    /// `GFP_RECLAIM_MASK` (mm/internal.h, 4.19; §10).
+    /// `GFP_RECLAIM_MASK` (mm/internal.h, 4.19; semantics §10).
     pub const RECLAIM_MASK: Gfp = Gfp::RECLAIM
         .union(Gfp::HIGH)
         .union(Gfp::IO)
@@ -76,17 +81,19 @@ impl Gfp {
         .union(Gfp::NOMEMALLOC)
         .union(Gfp::ATOMIC);
 
-    /// The gfp of kmalloc'ed metadata: `gfp & GFP_RECLAIM_MASK` (§3.2 step 3, §4.2 step 1).
+    /// The gfp of kmalloc'ed metadata: `gfp & GFP_RECLAIM_MASK` (semantics §3.2 step 3,
+    /// §4.2 step 1).
     pub const fn reclaim_only(self) -> Gfp {
         self.intersection(Gfp::RECLAIM_MASK)
     }
 
-    /// `nested_gfp = (gfp & GFP_RECLAIM_MASK) | __GFP_ZERO` (§6.1 step 3, R5).
+    /// `nested_gfp = (gfp & GFP_RECLAIM_MASK) | __GFP_ZERO` (semantics §6.1 step 3, R5).
     pub const fn nested(self) -> Gfp {
         self.reclaim_only().union(Gfp::ZERO)
     }
 
-    /// `highmem_mask` (4.13+): `__GFP_HIGHMEM` unless the gfp asks for DMA or DMA32 (§6.1).
+    /// `highmem_mask` (4.13+): `__GFP_HIGHMEM` unless the gfp asks for DMA or DMA32
+    /// (semantics §6.1).
     pub const fn highmem_mask(self) -> Gfp {
         if self.intersects(Gfp::DMA.union(Gfp::DMA32)) {
             Gfp::empty()
@@ -95,12 +102,12 @@ impl Gfp {
         }
     }
 
-    /// True if the request may not fail (§10).
+    /// True if the request may not fail (semantics §10).
     pub const fn is_nofail(self) -> bool {
         self.contains(Gfp::NOFAIL)
     }
 
-    /// True if the caller asked for no allocation-failure warnings (§11.1).
+    /// True if the caller asked for no allocation-failure warnings (semantics §11.1).
     pub const fn is_nowarn(self) -> bool {
         self.contains(Gfp::NOWARN)
     }

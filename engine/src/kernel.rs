@@ -1,6 +1,9 @@
 //! The [`Kernel`]: one simulated machine with its vmalloc state, and the helpers every API
-//! call shares (page requests by the §12.2 policy under the fault plan, kmalloc'ed metadata,
-//! mapping and unmapping through the real tables).
+//! call shares (page requests by the semantics §12.2 policy under the fault plan, kmalloc'ed
+//! metadata, mapping and unmapping through the real tables).
+//!
+//! `semantics §N`, `design §N` and `contract §N` cite sections of `docs/semantics.md`,
+//! `docs/design.md` and `docs/contract.md`.
 
 use std::collections::BTreeSet;
 
@@ -18,18 +21,18 @@ use crate::slab::Slab;
 use crate::vm_struct::VmStruct;
 use crate::vmap_area::VmapAreas;
 
-/// PFN of the root PGD (`init_top_pgt`, §12.1).
+/// PFN of the root PGD (`init_top_pgt`, semantics §12.1).
 pub const ROOT_PGD_PFN: u64 = 1;
-/// PFN of the kernel image's PUD table behind PGD slot 511 (§12.1).
+/// PFN of the kernel image's PUD table behind PGD slot 511 (semantics §12.1).
 pub const IMAGE_PUD_PFN: u64 = 2;
-/// PFN of the PMD table behind PUD 510 (entry `phys | 0x63`, §12.1).
+/// PFN of the PMD table behind PUD 510 (entry `phys | 0x63`, semantics §12.1).
 pub const IMAGE_PMD_510_PFN: u64 = 3;
-/// PFN of the PMD table behind PUD 511 (§12.1).
+/// PFN of the PMD table behind PUD 511 (semantics §12.1).
 pub const IMAGE_PMD_511_PFN: u64 = 4;
-/// PFN of the LA57 P4D table behind PGD slot 511 (a model choice, §12.1).
+/// PFN of the LA57 P4D table behind PGD slot 511 (a model choice, semantics §12.1).
 pub const IMAGE_P4D_PFN: u64 = 5;
 
-/// Execution context of a free (§5.1, R10, R11). Ops run on CPU 0 (DECISIONS 3.11).
+/// Execution context of a free (semantics §5.1, R10, R11). Ops run on CPU 0 (design §3.11).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Context {
     /// Process context.
@@ -40,7 +43,7 @@ pub enum Context {
 }
 
 /// The simulated kernel. Every public method is panic-free for any input; a call that the
-/// kernel could not survive returns [`Fatal`] and leaves the machine dead (DECISIONS 3.3).
+/// kernel could not survive returns [`Fatal`] and leaves the machine dead (design §3.3).
 #[derive(Debug)]
 pub struct Kernel {
     pub(crate) cfg: MachineConfig,
@@ -50,7 +53,7 @@ pub struct Kernel {
     pub(crate) mem: PhysMem,
     pub(crate) faults: FaultState,
     pub(crate) root: Pfn,
-    /// Page-table pages taken from the pool, in allocation order; never freed (§7.3, I8).
+    /// Page-table pages taken from the pool, in allocation order; never freed (semantics §7.3, I8).
     pub(crate) tables: Vec<Pfn>,
     pub(crate) vas: VmapAreas,
     pub(crate) vms: Slab<VmStruct>,
@@ -69,7 +72,7 @@ pub struct Kernel {
     pub(crate) planted: Option<crate::planted::PlantedBug>,
 }
 
-/// Hands out zeroed table pages from the pool under the fault plan (R13 step 6, §12.2:
+/// Hands out zeroed table pages from the pool under the fault plan (R13 step 6, semantics §12.2:
 /// `NUMA_NO_NODE`, GFP_KERNEL whatever the caller's gfp).
 struct PoolTables<'a> {
     faults: &'a mut FaultState,
@@ -88,7 +91,7 @@ impl TableSource for PoolTables<'_> {
 }
 
 impl Kernel {
-    /// Boots a machine: the static tables of §12.1 and a fully free pool (contract §3).
+    /// Boots a machine: the static tables of semantics §12.1 and a fully free pool (contract §3).
     pub fn new(cfg: MachineConfig) -> Result<Kernel, ConfigError> {
         cfg.validate()?;
         let enc = Encoding {
@@ -150,17 +153,17 @@ impl Kernel {
         self.totalram
     }
 
-    /// `lazy_max_pages()` (§5.4).
+    /// `lazy_max_pages()` (semantics §5.4).
     pub fn lazy_max_pages(&self) -> u64 {
         self.lazy_max
     }
 
-    /// The entry encoding of this machine (§8.3).
+    /// The entry encoding of this machine (semantics §8.3).
     pub fn encoding(&self) -> Encoding {
         self.enc
     }
 
-    /// The evaluated value of a protection on this machine (§8.3 step 1).
+    /// The evaluated value of a protection on this machine (semantics §8.3 step 1).
     pub fn prot_value(&self, prot: Prot) -> u64 {
         prot.value(self.cfg.sme_c_bit, self.cfg.default_kernel_pte_mask)
     }
@@ -200,13 +203,14 @@ impl Kernel {
     }
 
     /// A kmalloc of metadata (vm_struct, vmap_area, small pages array): takes no pool frame
-    /// and fails only by injection, never under NOFAIL (§12.2, D3.6). True on success.
+    /// and fails only by injection, never under NOFAIL (semantics §12.2, design §3.6). True on
+    /// success.
     pub(crate) fn kmalloc(&mut self, kind: FaultKind, gfp: Gfp) -> bool {
         !self.faults.attempt(kind, gfp.is_nofail())
     }
 
-    /// One order-0 page by the §12.2 policy, counted as `kind` unless NOFAIL. `Ok(None)` on
-    /// an injected failure or an empty pool; `WouldHang` when a NOFAIL request finds no page.
+    /// One order-0 page by the semantics §12.2 policy, counted as `kind` unless NOFAIL. `Ok(None)`
+    /// on an injected failure or an empty pool; `WouldHang` when a NOFAIL request finds no page.
     pub(crate) fn alloc_frame(
         &mut self,
         kind: FaultKind,
@@ -233,7 +237,7 @@ impl Kernel {
         }
     }
 
-    /// `vmap_page_range(start, end, prot, pages)` over the real tables (§7.1, R7).
+    /// `vmap_page_range(start, end, prot, pages)` over the real tables (semantics §7.1, R7).
     pub(crate) fn map_pages(
         &mut self,
         start: u64,
@@ -296,7 +300,7 @@ impl Kernel {
         base.bits() | self.cfg.sme_c_bit
     }
 
-    /// `vunmap_page_range(start, end)` (§7.3).
+    /// `vunmap_page_range(start, end)` (semantics §7.3).
     pub(crate) fn unmap_range(&mut self, start: u64, end: u64) {
         unmap::unmap(
             &mut self.mem,
@@ -322,7 +326,7 @@ impl Kernel {
     }
 
     /// Records a warning of the vmalloc family unless the caller passed `__GFP_NOWARN`
-    /// (warnings 1–3, §11.1).
+    /// (warnings 1–3, semantics §11.1).
     pub(crate) fn warn_unless_nowarn(&mut self, gfp: Gfp, e: Event) {
         if !gfp.is_nowarn() {
             self.events.push(e);

@@ -1,8 +1,9 @@
 //! vmalloc-engine: the Linux 4.x (4.19.y) vmalloc path over simulated physical memory, with real
 //! x86-64 page tables. The system under test of vmfuzz.
 //!
-//! The behaviour follows `shared/spec/vmalloc-4x.md` (cited as §N, R1–R13, I1–I9),
-//! `shared/DECISIONS.md` (D3.x) and `docs/contract.md`. The entry point is [`Kernel`]:
+//! The behaviour follows `docs/semantics.md` (cited as `semantics §N`, R1–R13, I1–I9),
+//! `docs/design.md` (cited as `design §x.y`) and `docs/contract.md` (cited as `contract §N`).
+//! The entry point is [`Kernel`]:
 //!
 //! ```
 //! use vmalloc_engine::{Context, Kernel, MachineConfig};

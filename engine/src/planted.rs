@@ -1,14 +1,17 @@
-//! Deliberate faults, compiled in only with the `planted-bugs` feature (DECISIONS 4.3): canaries
+//! Deliberate faults, compiled in only with the `planted-bugs` feature (design §4.3): canaries
 //! for the harness's oracles. The selector defaults to none; each fault triggers only under the
 //! condition its documentation names.
 //!
 //! The list of faults and their names exist in every build, so that a tool can tell an unknown
 //! fault name from a known one that this build cannot switch on; selecting a fault in a build
 //! without the feature is an error ([`PlantedNotCompiled`]), never a silent no-op.
+//!
+//! `semantics §N` and `design §N` cite sections of `docs/semantics.md` and `docs/design.md`.
 
 use crate::kernel::Kernel;
 
-/// One planted fault. Each cites the rule (spec §12) or historical bug (spec §15) it breaks.
+/// One planted fault. Each cites the rule (semantics §12) or historical bug (semantics §15) it
+/// breaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PlantedBug {
     /// R2: a vmalloc-family VA (VM_ALLOC) is reserved without its guard page, so the next
@@ -31,12 +34,13 @@ pub enum PlantedBug {
     /// I9: new intermediate entries are written as `phys | 0x63` (`_KERNPG_TABLE`) instead of
     /// `phys | 0x67`.
     TableEntry0x63,
-    /// §10: `__GFP_ZERO` is ignored for vmalloc data pages (they keep the free-page poison).
+    /// semantics §10: `__GFP_ZERO` is ignored for vmalloc data pages (they keep the free-page
+    /// poison).
     DropGfpZero,
     /// R10 / bug 13: vfree or vunmap of an address in no busy VA returns without warning 5.
     SilentBadFree,
-    /// §15 mutation "count the lazy pages without the guard": the lazy add counts one page
-    /// less for a guarded VA, so `lazy_nr` drifts from I6 and the purge threshold moves.
+    /// semantics §15 mutation "count the lazy pages without the guard": the lazy add counts one
+    /// page less for a guarded VA, so `lazy_nr` drifts from I6 and the purge threshold moves.
     LazyNrWithoutGuard,
     /// I1: a purge gives back one page more than the VA when the next page starts a busy
     /// area, so later placements can overlap that area.

@@ -1,7 +1,10 @@
-//! Page protections as the 4.x API passes them (§8.3, contract §2).
+//! Page protections as the 4.x API passes them (semantics §8.3, contract §2).
+//!
+//! `semantics §N`, `design §N` and `contract §N` cite sections of `docs/semantics.md`,
+//! `docs/design.md` and `docs/contract.md`.
 
 /// A protection value the 4.x API uses (`PAGE_KERNEL*`). Arbitrary bits are never passed
-/// (DECISIONS 3.15), so the set is closed.
+/// (design §3.15), so the set is closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Prot {
     /// `PAGE_KERNEL`: raw `0x8000000000000163`.
@@ -26,7 +29,7 @@ impl Prot {
         Prot::KernelNocache,
     ];
 
-    /// The raw `__PAGE_KERNEL*` definition, before any boot-time mask (§8.3).
+    /// The raw `__PAGE_KERNEL*` definition, before any boot-time mask (semantics §8.3).
     pub const fn raw(self) -> u64 {
         match self {
             Prot::Kernel => 0x8000_0000_0000_0163,
@@ -38,7 +41,7 @@ impl Prot {
     }
 
     /// The evaluated macro value a caller passes:
-    /// `(raw | sme_c_bit) & default_kernel_pte_mask` (§8.3 step 1).
+    /// `(raw | sme_c_bit) & default_kernel_pte_mask` (semantics §8.3 step 1).
     pub const fn value(self, sme_c_bit: u64, default_kernel_pte_mask: u64) -> u64 {
         (self.raw() | sme_c_bit) & default_kernel_pte_mask
     }

@@ -1,5 +1,8 @@
-//! Freeing: `vfree` (§5.1), `__vunmap` (§5.2, R9, R10), `vunmap` (R11), `vfree_atomic` and the
-//! deferred list run by `free_work` (§5.1 step 4, DECISIONS 3.11).
+//! Freeing: `vfree` (semantics §5.1), `__vunmap` (semantics §5.2, R9, R10), `vunmap` (R11),
+//! `vfree_atomic` and the deferred list run by `free_work` (semantics §5.1 step 4, design §3.11).
+//!
+//! `semantics §N`, `design §N` and `contract §N` cite sections of `docs/semantics.md`,
+//! `docs/design.md` and `docs/contract.md`.
 
 use crate::addr::VirtAddr;
 use crate::error::{BugKind, Fatal, KResult};
@@ -8,8 +11,9 @@ use crate::kernel::{Context, Kernel};
 use crate::vm_struct::ArrayKind;
 
 impl Kernel {
-    /// `vfree(addr)` (§5.1): NULL is a no-op; in interrupt context the free is queued on CPU
-    /// 0's deferred list (its first 8 bytes become the list link); otherwise `__vunmap(addr, 1)`.
+    /// `vfree(addr)` (semantics §5.1): NULL is a no-op; in interrupt context the free is queued on
+    /// CPU 0's deferred list (its first 8 bytes become the list link); otherwise
+    /// `__vunmap(addr, 1)`.
     pub fn vfree(&mut self, addr: impl Into<VirtAddr>, ctx: Context) -> KResult<()> {
         self.check_alive()?;
         let addr = addr.into();
@@ -50,7 +54,7 @@ impl Kernel {
     }
 
     /// `free_work`: pops the whole deferred list and runs `__vunmap(p, 1)` on each entry,
-    /// newest first (§5.1, §11.2).
+    /// newest first (semantics §5.1, §11.2).
     pub fn run_deferred(&mut self) -> KResult<()> {
         self.check_alive()?;
         let list = std::mem::take(&mut self.deferred);
@@ -73,7 +77,7 @@ impl Kernel {
         Ok(())
     }
 
-    /// `__vunmap(addr, deallocate_pages)` (§5.2) with the 4.19.126+/5.0 lookup (R10).
+    /// `__vunmap(addr, deallocate_pages)` (semantics §5.2) with the 4.19.126+/5.0 lookup (R10).
     pub(crate) fn vunmap_inner(&mut self, addr: u64, deallocate: bool) -> KResult<()> {
         if addr == 0 {
             return Ok(());

@@ -1,5 +1,8 @@
-//! Read-only views for external oracles (contract §9, DECISIONS 2): raw frames, the root,
+//! Read-only views for external oracles (contract §9, design §2): raw frames, the root,
 //! busy areas with their state and request, lazy and deferred lists, fault counters.
+//!
+//! `semantics §N`, `design §N` and `contract §N` cite sections of `docs/semantics.md`,
+//! `docs/design.md` and `docs/contract.md`.
 
 use crate::addr::{page_align, Pfn, VirtAddr, ENTRIES_PER_TABLE, PAGE_SIZE};
 use crate::kernel::Kernel;
@@ -76,7 +79,7 @@ impl Kernel {
         PhysView { mem: &self.mem }
     }
 
-    /// The root PGD's frame (PFN 1, §12.1).
+    /// The root PGD's frame (PFN 1, semantics §12.1).
     pub fn root_pfn(&self) -> Pfn {
         self.root
     }
@@ -128,7 +131,7 @@ impl Kernel {
         self.vas.lazy_nr
     }
 
-    /// CPU 0's deferred-free list, newest first (§5.1).
+    /// CPU 0's deferred-free list, newest first (semantics §5.1).
     pub fn deferred_list(&self) -> Vec<VirtAddr> {
         self.deferred.iter().rev().copied().collect()
     }
@@ -139,7 +142,7 @@ impl Kernel {
     }
 
     /// The page tables of the vmalloc and modules windows in the format of Linux x86's
-    /// `kernel_page_tables` (pagetable-crosscheck.md §5).
+    /// `kernel_page_tables` (design §6, the kernel's dump format).
     pub fn ptdump(&self) -> String {
         let vend = match page_align(self.cfg.vmalloc_end) {
             0 => u64::MAX,

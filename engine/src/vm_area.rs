@@ -1,5 +1,8 @@
-//! Reserving and removing vm areas: `__get_vm_area_node` (§3.2), `alloc_vmap_area` (§4.2),
-//! `remove_vm_area` with `free_unmap_vmap_area` (§5.4), and the `get_vm_area` family (§2).
+//! Reserving and removing vm areas: `__get_vm_area_node` (semantics §3.2), `alloc_vmap_area`
+//! (semantics §4.2), `remove_vm_area` with `free_unmap_vmap_area` (semantics §5.4), and the
+//! `get_vm_area` family (semantics §2).
+//!
+//! `semantics §N` cites a section of `docs/semantics.md`.
 
 use crate::addr::{count_order, page_align, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 use crate::error::{BugKind, Fatal, KResult};
@@ -11,14 +14,14 @@ use crate::vm_flags::VmFlags;
 use crate::vm_struct::{ArrayKind, VmInfo, VmStruct};
 use crate::vmap_area::{VaRequest, VaState};
 
-/// `IOREMAP_MAX_ORDER` on x86-64: `PUD_SHIFT` (§3.2).
+/// `IOREMAP_MAX_ORDER` on x86-64: `PUD_SHIFT` (semantics §3.2).
 const IOREMAP_MAX_ORDER: u32 = 30;
 
 impl Kernel {
-    /// `__get_vm_area_node` (§3.2, R13 steps 1–3). Returns the new vm_struct's slab id.
+    /// `__get_vm_area_node` (semantics §3.2, R13 steps 1–3). Returns the new vm_struct's slab id.
     /// Warning 3 may be recorded by the VA search; warning 1 is the caller's business. The
-    /// kernel's `node` only steers the kmallocs, which take no pool frames (§12.2), so it is
-    /// not a parameter here.
+    /// kernel's `node` only steers the kmallocs, which take no pool frames (semantics §12.2), so it
+    /// is not a parameter here.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn get_vm_area_node(
         &mut self,
@@ -46,7 +49,8 @@ impl Kernel {
         }
         let skip_guard = flags.contains(VmFlags::ALLOC) && planted!(self, SkipGuardPage);
         let guard = !(flags.contains(VmFlags::NO_GUARD) || skip_guard);
-        // R2: the guard page is the last page. May wrap to 0 (BUG in alloc_vmap_area, §3.2).
+        // R2: the guard page is the last page. May wrap to 0 (BUG in alloc_vmap_area,
+        // semantics §3.2).
         let va_size = if guard {
             size.wrapping_add(PAGE_SIZE)
         } else {
@@ -78,8 +82,8 @@ impl Kernel {
         Ok(Some(vm))
     }
 
-    /// `alloc_vmap_area` (§4.1, §4.2): BUG checks, the vmap_area kmalloc, exact lowest fit (R3)
-    /// with one purge and retry, then warning 3 and -EBUSY. Returns the VA's slab id.
+    /// `alloc_vmap_area` (semantics §4.1, §4.2): BUG checks, the vmap_area kmalloc, exact lowest
+    /// fit (R3) with one purge and retry, then warning 3 and -EBUSY. Returns the VA's slab id.
     pub(crate) fn alloc_vmap_area(
         &mut self,
         size: u64,
@@ -139,7 +143,7 @@ impl Kernel {
         }
     }
 
-    /// `remove_vm_area` on a known vm_struct (§2, §5.4): unlink it from its VA, clear the
+    /// `remove_vm_area` on a known vm_struct (semantics §2, §5.4): unlink it from its VA, clear the
     /// VA's PTEs (R9 step 1; not with the planted `VunmapKeepsPtes` on vunmap), then the lazy
     /// add and threshold purge (R9 step 2). `eager` is the planted `FailPathFreesVaEagerly`.
     /// Returns the vm_struct; the caller frees it.
@@ -172,7 +176,7 @@ impl Kernel {
         Some(v)
     }
 
-    /// `get_vm_area(size, flags)`: the VMALLOC window, align 1, GFP_KERNEL, no node (§2).
+    /// `get_vm_area(size, flags)`: the VMALLOC window, align 1, GFP_KERNEL, no node (semantics §2).
     /// Failure prints only warning 3 (R13).
     pub fn get_vm_area(
         &mut self,
@@ -194,7 +198,7 @@ impl Kernel {
         self.get_vm_area(size, flags, caller)
     }
 
-    /// `__get_vm_area(size, flags, start, end)` (§2): any range, `end` exclusive.
+    /// `__get_vm_area(size, flags, start, end)` (semantics §2): any range, `end` exclusive.
     pub fn __get_vm_area(
         &mut self,
         size: u64,
@@ -210,8 +214,8 @@ impl Kernel {
         Ok(r.and_then(|vm| self.vms.get(vm)).map(VmStruct::info))
     }
 
-    /// `free_vm_area(area)` (§2): `remove_vm_area` + kfree. The pages and a pages array are
-    /// not freed (orphaned, I5). `addr` must be the start of a live vm area, else
+    /// `free_vm_area(area)` (semantics §2): `remove_vm_area` + kfree. The pages and a pages array
+    /// are not freed (orphaned, I5). `addr` must be the start of a live vm area, else
     /// `BUG_ON(ret != area)`.
     pub fn free_vm_area(&mut self, addr: impl Into<VirtAddr>) -> KResult<()> {
         self.check_alive()?;

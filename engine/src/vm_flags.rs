@@ -1,4 +1,6 @@
-//! `VM_*` flags of a vm_struct (§1.3, contract §2).
+//! `VM_*` flags of a vm_struct (semantics §1.3, contract §2).
+//!
+//! `semantics §N` and `contract §N` cite sections of `docs/semantics.md` and `docs/contract.md`.
 
 use bitflags::bitflags;
 
@@ -14,7 +16,7 @@ bitflags! {
         const MAP = 0x04;
         /// `VM_USERMAP`: may be remapped to user space.
         const USERMAP = 0x08;
-        /// `VM_UNINITIALIZED`: set while a vmalloc is being built (§3.1 step 5).
+        /// `VM_UNINITIALIZED`: set while a vmalloc is being built (semantics §3.1 step 5).
         const UNINITIALIZED = 0x20;
         /// `VM_NO_GUARD`: no trailing guard page (R2).
         const NO_GUARD = 0x40;

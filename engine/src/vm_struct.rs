@@ -1,4 +1,6 @@
-//! `struct vm_struct` (§1.1) and its read-only view [`VmInfo`] (contract §4).
+//! `struct vm_struct` (semantics §1.1) and its read-only view [`VmInfo`] (contract §4).
+//!
+//! `semantics §N` and `contract §N` cite sections of `docs/semantics.md` and `docs/contract.md`.
 
 use crate::addr::{Pfn, VirtAddr, PAGE_SIZE};
 use crate::vm_flags::VmFlags;
@@ -54,7 +56,7 @@ pub(crate) struct VmStruct {
 }
 
 impl VmStruct {
-    /// `get_vm_area_size`: the mapped size, guard page excluded (§1.1).
+    /// `get_vm_area_size`: the mapped size, guard page excluded (semantics §1.1).
     pub(crate) fn mapped_size(&self) -> u64 {
         if self.guard {
             self.size.saturating_sub(PAGE_SIZE)

@@ -1,5 +1,7 @@
-//! `__vmalloc_node_range` (§3.1), `__vmalloc_area_node` (§6) and the API wrappers of the §2
-//! table, each passing exactly the parameters of that table.
+//! `__vmalloc_node_range` (semantics §3.1), `__vmalloc_area_node` (semantics §6) and the API
+//! wrappers of the semantics §2 table, each passing exactly the parameters of that table.
+//!
+//! `semantics §N` cites a section of `docs/semantics.md`.
 
 use crate::addr::{page_align, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 use crate::error::KResult;
@@ -16,7 +18,7 @@ const KMALLOC_ARRAY_MAX: u64 = PAGE_SIZE;
 
 impl Kernel {
     /// `__vmalloc_node_range(size, align, start, end, gfp, prot, vm_flags, node, caller)`
-    /// (§3.1): R1 size gate, R13 steps 1–6, R8 residue on failure.
+    /// (semantics §3.1): R1 size gate, R13 steps 1–6, R8 residue on failure.
     #[allow(clippy::too_many_arguments)]
     pub fn vmalloc_node_range(
         &mut self,
@@ -64,7 +66,7 @@ impl Kernel {
             self.warn_unless_nowarn(gfp, Event::AllocFailure { bytes: real_size });
             return Ok(None);
         };
-        // A failure inside returns NULL at once: no second warning (§3.1 step 4).
+        // A failure inside returns NULL at once: no second warning (semantics §3.1 step 4).
         let Some(addr) = self.vmalloc_area_node(vm, gfp, prot, node)? else {
             return Ok(None);
         };
@@ -74,8 +76,8 @@ impl Kernel {
         Ok(Some(addr))
     }
 
-    /// `__vmalloc_area_node` (§6): the pages array (R5), the data pages (R6), the mapping
-    /// (R7), and on failure the fail path of §6.4 (R8).
+    /// `__vmalloc_area_node` (semantics §6): the pages array (R5), the data pages (R6), the mapping
+    /// (R7), and on failure the fail path of semantics §6.4 (R8).
     fn vmalloc_area_node(
         &mut self,
         vm: u32,
@@ -115,7 +117,7 @@ impl Kernel {
             None
         };
         let Some(array) = array else {
-            // §6.1 step 6: remove_vm_area (R9 steps 1–2), kfree(area); no warning.
+            // semantics §6.1 step 6: remove_vm_area (R9 steps 1–2), kfree(area); no warning.
             if let Some(v) = self.remove_vm_area(vm, false, false) {
                 self.recycle(v);
             }
@@ -168,7 +170,7 @@ impl Kernel {
             return self.vmalloc_fail(vm, gfp, i, size, eager).map(|()| None);
         }
 
-        // R13 step 6: the mapping, guard page excluded (§6.3).
+        // R13 step 6: the mapping, guard page excluded (semantics §6.3).
         if self.map_vm_pages(vm, addr, addr + mapped, prot).is_err() {
             return self
                 .vmalloc_fail(vm, gfp, nr_pages, size, false)
@@ -177,8 +179,8 @@ impl Kernel {
         Ok(Some(VirtAddr::from_u64(addr)))
     }
 
-    /// The fail path of §6.4: warning 2 (`nr_pages * 4096` of the VA size, guard included),
-    /// then `vfree(area->addr)`, i.e. R9 steps 1–5 in order.
+    /// The fail path of semantics §6.4: warning 2 (`nr_pages * 4096` of the VA size, guard
+    /// included), then `vfree(area->addr)`, i.e. R9 steps 1–5 in order.
     fn vmalloc_fail(
         &mut self,
         vm: u32,
@@ -211,7 +213,7 @@ impl Kernel {
         self.vmalloc_node_range(size, align, s, e, gfp, prot, VmFlags::empty(), node, caller)
     }
 
-    /// ORs `VM_USERMAP` into the area found at `addr` (§2 vmalloc_user).
+    /// ORs `VM_USERMAP` into the area found at `addr` (semantics §2 vmalloc_user).
     fn mark_usermap(&mut self, addr: Option<VirtAddr>) -> Option<VirtAddr> {
         if let Some(a) = addr {
             if let Some(vm) = self.find_vm(a.as_u64()) {
@@ -233,7 +235,7 @@ impl Kernel {
         self.vmalloc_node_flags(size, 1, Gfp::KERNEL | Gfp::ZERO, Prot::Kernel, None, caller)
     }
 
-    /// `vmalloc_user(size)`: align SHMLBA (4096), zeroed, then `VM_USERMAP` (§2).
+    /// `vmalloc_user(size)`: align SHMLBA (4096), zeroed, then `VM_USERMAP` (semantics §2).
     pub fn vmalloc_user(&mut self, size: u64, caller: u32) -> KResult<Option<VirtAddr>> {
         let r = self.vmalloc_node_flags(
             size,
@@ -300,9 +302,10 @@ impl Kernel {
         self.vmalloc_node_flags(size, 1, gfp, prot, None, caller)
     }
 
-    /// x86-64 `module_alloc(size)` (§2): NULL at once if `PAGE_ALIGN(size) > MODULES_LEN`,
-    /// else `[MODULES_VADDR + load_offset, MODULES_END)`, align 4096, GFP_KERNEL,
-    /// PAGE_KERNEL_EXEC. Only PTE tables are ever created there (§12.1).
+    /// x86-64 `module_alloc(size)` (semantics §2): NULL at once if
+    /// `PAGE_ALIGN(size) > MODULES_LEN`, else `[MODULES_VADDR + load_offset, MODULES_END)`, align
+    /// 4096, GFP_KERNEL, PAGE_KERNEL_EXEC. Only PTE tables are ever created there
+    /// (semantics §12.1).
     pub fn module_alloc(&mut self, size: u64, caller: u32) -> KResult<Option<VirtAddr>> {
         self.check_alive()?;
         if page_align(size) > self.cfg.modules_len() {

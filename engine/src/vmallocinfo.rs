@@ -1,5 +1,8 @@
-//! `/proc/vmallocinfo` (§11.4, contract §7, DECISIONS 3.13): 4.19's line format with
+//! `/proc/vmallocinfo` (semantics §11.4, contract §7, design §3.13): 4.19's line format with
 //! CONFIG_NUMA, one line per busy VA in address order.
+//!
+//! `semantics §N`, `design §N` and `contract §N` cite sections of `docs/semantics.md`,
+//! `docs/design.md` and `docs/contract.md`.
 
 use core::fmt::Write;
 

@@ -1,5 +1,8 @@
-//! `vmap` (§2) and the page allocator as an API (`alloc_page` / `__free_page`, DECISIONS 3.8):
-//! the pages a caller hands to `vmap` are caller-owned (I5), never owned by the vmap area.
+//! `vmap` (semantics §2) and the page allocator as an API (`alloc_page` / `__free_page`,
+//! design §3.8): the pages a caller hands to `vmap` are caller-owned (I5), never owned by the vmap
+//! area.
+//!
+//! `semantics §N` and `design §N` cite sections of `docs/semantics.md` and `docs/design.md`.
 
 use crate::addr::{Pfn, VirtAddr, PAGE_SHIFT};
 use crate::error::KResult;
@@ -10,7 +13,7 @@ use crate::prot::Prot;
 use crate::vm_flags::VmFlags;
 
 impl Kernel {
-    /// `vmap(pages, count, flags, prot)` (§2): NULL if `count > totalram_pages` or 0;
+    /// `vmap(pages, count, flags, prot)` (semantics §2): NULL if `count > totalram_pages` or 0;
     /// `get_vm_area_caller(count * 4096, flags)` (align 1, VMALLOC window, GFP_KERNEL), then the
     /// mapping of `[addr, addr + get_vm_area_size)`. On a mapping failure `vunmap(addr)`
     /// (R9 steps 1, 2, 5) and NULL, with no warning besides warning 6 (R13).
@@ -42,8 +45,8 @@ impl Kernel {
         Ok(Some(VirtAddr::from_u64(addr)))
     }
 
-    /// `alloc_pages_node(node, gfp, 0)` as an op (DECISIONS 3.8): one page by the §12.2 policy,
-    /// counted as a `DataPage` attempt unless NOFAIL; the page becomes caller-owned.
+    /// `alloc_pages_node(node, gfp, 0)` as an op (design §3.8): one page by the semantics §12.2
+    /// policy, counted as a `DataPage` attempt unless NOFAIL; the page becomes caller-owned.
     pub fn alloc_page(&mut self, gfp: Gfp, node: Option<u32>) -> KResult<Option<Pfn>> {
         self.check_alive()?;
         let r = self.check_node(node).and_then(|()| {

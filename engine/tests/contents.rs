@@ -1,6 +1,8 @@
-//! Page contents (D3.10): free pages read 0xaa and are re-poisoned on free, __GFP_ZERO pages
+//! Page contents (design §3.10): free pages read 0xaa and are re-poisoned on free, __GFP_ZERO pages
 //! read zero, table pages are zeroed, bytes written through a mapping read back; accesses go
 //! through the real tables and change nothing when refused.
+//!
+//! `design §N` cites a section of `docs/design.md`.
 
 mod common;
 use common::*;

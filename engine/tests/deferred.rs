@@ -1,5 +1,9 @@
-//! Deferred vfree (§5.1, D3.11, contract §10): in interrupt context the free is queued on CPU
-//! 0's list, its first 8 bytes become the llist link; `run_deferred` frees newest first.
+//! Deferred vfree (semantics §5.1, design §3.11, contract §10): in interrupt context the free is
+//! queued on CPU 0's list, its first 8 bytes become the llist link; `run_deferred` frees newest
+//! first.
+//!
+//! `semantics §N`, `design §N` and `contract §N` cite sections of `docs/semantics.md`,
+//! `docs/design.md` and `docs/contract.md`.
 
 mod common;
 use common::*;

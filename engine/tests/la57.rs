@@ -1,5 +1,7 @@
 //! LA57 (5-level) paging: the vmalloc window at 0xffa0000000000000, a P4D level allocated from
-//! the pool, and the boot P4D table at PFN 5 (§12.1).
+//! the pool, and the boot P4D table at PFN 5 (semantics §12.1).
+//!
+//! `semantics §N` cites a section of `docs/semantics.md`.
 
 mod common;
 use common::*;

@@ -1,5 +1,7 @@
-//! x86-64 `module_alloc` (§2, §12): the modules window from MODULES_VADDR + load offset,
+//! x86-64 `module_alloc` (semantics §2, §12): the modules window from MODULES_VADDR + load offset,
 //! align 4096, PAGE_KERNEL_EXEC, NULL at once above MODULES_LEN.
+//!
+//! `semantics §N` cites a section of `docs/semantics.md`.
 
 mod common;
 use common::*;

@@ -1,5 +1,7 @@
-//! §12.2 / D3.9 page policy: node n (0 for NUMA_NO_NODE), nodes n, n+1, … wrapping (only n with
-//! THISNODE), zones Normal then DMA32 (DMA32 only for GFP_DMA32), lowest free PFN.
+//! semantics §12.2 / design §3.9 page policy: node n (0 for NUMA_NO_NODE), nodes n, n+1, … wrapping
+//! (only n with THISNODE), zones Normal then DMA32 (DMA32 only for GFP_DMA32), lowest free PFN.
+//!
+//! `semantics §N` and `design §N` cite sections of `docs/semantics.md` and `docs/design.md`.
 
 mod common;
 use common::*;

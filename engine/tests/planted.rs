@@ -1,5 +1,7 @@
-//! Each planted fault (DECISIONS 4.3) fires under its condition and only then. Expected values
+//! Each planted fault (design §4.3) fires under its condition and only then. Expected values
 //! are the correct ones of the other tests, shifted by exactly what the fault breaks.
+//!
+//! `semantics §N` and `design §N` cite sections of `docs/semantics.md` and `docs/design.md`.
 #![cfg(feature = "planted-bugs")]
 
 mod common;
@@ -127,8 +129,8 @@ fn vunmap_keeps_ptes_and_the_stale_pte_cascade() {
     assert_eq!(pte(&k, V), (0x100 << 12) | PAGE_KERNEL);
     k.vm_unmap_aliases();
     events(&mut k);
-    // §7.2: the reused VA meets the stale PTE: warning 6, then warning 2 and the failure path,
-    // whose PTE clear wipes the stale entry too.
+    // semantics §7.2: the reused VA meets the stale PTE: warning 6, then warning 2 and the failure
+    // path, whose PTE clear wipes the stale entry too.
     assert_eq!(k.vmalloc(4096, 2), Ok(None));
     assert_eq!(
         events(&mut k),

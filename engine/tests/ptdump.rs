@@ -1,5 +1,8 @@
-//! The kernel_page_tables-style dump (pagetable-crosscheck.md §5): lines written out by hand
-//! from the format description (`0x%016lx-0x%016lx   %9lu%c ` + 30 protection columns + level).
+//! The kernel_page_tables-style dump (design §6, the kernel's dump format): lines written out by
+//! hand from the format description (`0x%016lx-0x%016lx   %9lu%c ` + 30 protection columns +
+//! level).
+//!
+//! `design §N` cites a section of `docs/design.md`.
 
 mod common;
 use common::*;

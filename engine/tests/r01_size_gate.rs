@@ -1,5 +1,7 @@
 //! R1: the size gate. `S = PAGE_ALIGN(s)`; S = 0 or S/4096 > totalram gives NULL and warning 1
 //! (unless NOWARN) and nothing changes; the guard page is not counted.
+//!
+//! `semantics §N` and `design §N` cite sections of `docs/semantics.md` and `docs/design.md`.
 
 mod common;
 use common::*;
@@ -20,7 +22,7 @@ fn r01_size_zero_warns_and_changes_nothing() {
     let mut k = kernel();
     let before = k.counters();
     assert_eq!(k.vmalloc(0, 1), Ok(None));
-    // Warning 1 carries the unaligned request: 0 bytes (§3.1 fail label).
+    // Warning 1 carries the unaligned request: 0 bytes (semantics §3.1 fail label).
     assert_eq!(events(&mut k), vec![Event::AllocFailure { bytes: 0 }]);
     untouched(&k, &before);
 }
@@ -29,7 +31,7 @@ fn r01_size_zero_warns_and_changes_nothing() {
 fn r01_page_align_wrap_is_size_zero() {
     let mut k = kernel();
     let before = k.counters();
-    // PAGE_ALIGN(2^64 - 1) wraps to exactly 0 (§0), so this is the S = 0 case.
+    // PAGE_ALIGN(2^64 - 1) wraps to exactly 0 (semantics §0), so this is the S = 0 case.
     assert_eq!(k.vmalloc(u64::MAX, 1), Ok(None));
     assert_eq!(
         events(&mut k),
@@ -52,7 +54,7 @@ fn r01_nowarn_suppresses_warning_1() {
 fn r01_above_totalram_rejected() {
     let mut k = kernel();
     let before = k.counters();
-    // totalram = 0x40000 - 256 = 261888 pages (D3.17). 261888 * 4096 + 1 bytes aligns to
+    // totalram = 0x40000 - 256 = 261888 pages (design §3.17). 261888 * 4096 + 1 bytes aligns to
     // 261889 pages > 261888.
     let size = 261_888 * 4096 + 1;
     assert_eq!(k.vmalloc(size, 1), Ok(None));

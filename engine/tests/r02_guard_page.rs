@@ -1,4 +1,6 @@
 //! R2: the VA is S + 4096 unless VM_NO_GUARD; the guard is the last page and is never mapped.
+//!
+//! `semantics §N` cites a section of `docs/semantics.md`.
 
 mod common;
 use common::*;
@@ -15,7 +17,7 @@ fn r02_vmalloc_reserves_one_guard_page_at_the_top() {
     let AreaState::Live(info) = area.state else {
         panic!("live")
     };
-    // vm->size includes the guard (§1.1).
+    // vm->size includes the guard (semantics §1.1).
     assert_eq!(info.size, 8192);
     // Page 0 is mapped to the first pool PFN; the guard PTE is 0 (I4).
     assert_eq!(pte(&k, V), (FIRST << 12) | PAGE_KERNEL);

@@ -1,5 +1,7 @@
 //! R3: exact lowest fit over every busy VA, lazy ones included; purge and retry once; then
 //! warnings 3 and 1 and no state change but the purge.
+//!
+//! `semantics §N` and `design §N` cite sections of `docs/semantics.md` and `docs/design.md`.
 
 mod common;
 use common::*;
@@ -33,8 +35,8 @@ fn r03_lazy_vas_stay_busy_until_purged() {
 
 #[test]
 fn r03_exact_fit_hole_below_the_last_search_is_used() {
-    // The §4.4 example where v4.19.0's strict cache test gives page 5 and lowest fit page 1.
-    // VM_NO_GUARD areas of 1, 1, 1 pages at pages 0, 1, 2 of the window.
+    // The semantics §4.4 example where v4.19.0's strict cache test gives page 5 and lowest fit
+    // page 1. VM_NO_GUARD areas of 1, 1, 1 pages at pages 0, 1, 2 of the window.
     let mut k = kernel();
     let ng = VmFlags::NO_GUARD;
     let mut at = Vec::new();
@@ -162,7 +164,7 @@ fn r03_nowarn_and_get_vm_area_warnings() {
 
 #[test]
 fn r03_vstart_above_vend_is_no_fit() {
-    // D3.3: not a BUG in 4.19; purge, retry, warnings 3 then 1.
+    // design §3.3: not a BUG in 4.19; purge, retry, warnings 3 then 1.
     let mut k = kernel();
     let a = ok(k.vmalloc(4096, 1));
     k.vfree(a, Default::default()).unwrap();

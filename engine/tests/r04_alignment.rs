@@ -1,6 +1,9 @@
 //! R4: `start % align == 0`; the VM_IOREMAP rule 2^clamp(ceil_log2(S), 12, 30) overwrites the
 //! caller's align; an ALIGN that wraps is no fit; a non-power-of-two align is a BUG after the
-//! vm_struct attempt (D3.3, contract §8).
+//! vm_struct attempt (design §3.3, contract §8).
+//!
+//! `semantics §N`, `design §N` and `contract §N` cite sections of `docs/semantics.md`,
+//! `docs/design.md` and `docs/contract.md`.
 
 mod common;
 use common::*;
@@ -82,7 +85,7 @@ fn r04_ioremap_overwrites_the_callers_align() {
 #[test]
 fn r04_align_2_pow_45_fits_and_2_pow_46_wraps() {
     let mut k = kernel();
-    // ALIGN(0xffffc90000000000, 2^45) = 0xffffe00000000000 < VMALLOC_END (§12 R4).
+    // ALIGN(0xffffc90000000000, 2^45) = 0xffffe00000000000 < VMALLOC_END (semantics §12 R4).
     assert_eq!(
         range(&mut k, 4096, 1 << 45, VmFlags::empty()),
         Ok(Some(0xffff_e000_0000_0000))
@@ -142,7 +145,7 @@ fn r04_injected_vm_struct_failure_beats_the_bug() {
 
 #[test]
 fn r04_zero_size_va_bug_from_guard_wrap() {
-    // §3.2: PAGE_ALIGN(2^64 - 8000) = 2^64 - 4096; the guard add wraps the VA size to 0:
+    // semantics §3.2: PAGE_ALIGN(2^64 - 8000) = 2^64 - 4096; the guard add wraps the VA size to 0:
     // BUG_ON(!size) in alloc_vmap_area, after the vm_struct attempt.
     let mut k = kernel();
     let r = k.get_vm_area(u64::MAX - 8000, VmFlags::empty(), 1);

@@ -1,5 +1,7 @@
 //! R5: the pages array is 8·N bytes; kmalloc'ed up to 4096 bytes (N <= 512), else a nested
 //! vmalloc placed after the main VA, with its own VA, guard, pages and kmalloc'ed array.
+//!
+//! `semantics §N` cites a section of `docs/semantics.md`.
 
 mod common;
 use common::*;
@@ -97,7 +99,7 @@ fn r05_freeing_the_outer_area_frees_the_nested_one_after_it() {
 
 #[test]
 fn r05_nested_array_lands_in_a_lower_hole_when_one_fits() {
-    // §6.1 step 5: the array VA is placed by R3 and may land below the outer VA.
+    // semantics §6.1 step 5: the array VA is placed by R3 and may land below the outer VA.
     let mut k = kernel();
     let a = ok(k.vmalloc(2 * P, 1)); // [V, V+0x3000)
     let b = ok(k.vmalloc(4096, 2)); // [V+0x3000, V+0x5000)

@@ -1,5 +1,7 @@
-//! R6: N order-0 pages in index order by the §12.2 policy, distinct; a failure at index i
+//! R6: N order-0 pages in index order by the semantics §12.2 policy, distinct; a failure at index i
 //! gives warning 2 (i·4096 of the VA size) and the R9 steps with nr_pages = i.
+//!
+//! `semantics §N` cites a section of `docs/semantics.md`.
 
 mod common;
 use common::*;

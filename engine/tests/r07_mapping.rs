@@ -1,6 +1,8 @@
 //! R7 / I8 / I9: leaf PTEs `(pfn << 12) | (prot & supported_pte_mask)`, guard PTE 0, tables
 //! created on demand top-down with entries `phys | 0x67 | sme_c_bit`, never removed. The
-//! scenario values A–E are the literal numbers of spec §8.3's table.
+//! scenario values A–E are the literal numbers of semantics §8.3's table.
+//!
+//! `semantics §N` cites a section of `docs/semantics.md`.
 
 mod common;
 use common::*;
@@ -9,8 +11,8 @@ use vmalloc_engine::{
 };
 
 /// A machine where the first table page is PFN 0x2000 (table entry `0x2000067`) and the data
-/// page of a node-1 vmalloc is PFN 0x12345, the numbers of §8.3's table: node 0 = [0x2000,
-/// 0x2010) gets the NUMA_NO_NODE table pages, node 1 = [0x12345, 0x12400) the data page.
+/// page of a node-1 vmalloc is PFN 0x12345, the numbers of semantics §8.3's table: node 0 =
+/// [0x2000, 0x2010) gets the NUMA_NO_NODE table pages, node 1 = [0x12345, 0x12400) the data page.
 fn spec_machine(scenario: char) -> MachineConfig {
     let mut c = MachineConfig::with_nodes(&[(0x2000, 0x2010), (0x12345, 0x12400)]);
     match scenario {
@@ -32,7 +34,7 @@ fn spec_machine(scenario: char) -> MachineConfig {
 
 #[test]
 fn i9_r07_scenarios_a_to_e_match_the_spec_table() {
-    // (prot, [leaf in A, B, C, D, E]) from §8.3 for pfn 0x12345.
+    // (prot, [leaf in A, B, C, D, E]) from semantics §8.3 for pfn 0x12345.
     let leaves = [
         (
             Prot::Kernel,
@@ -75,7 +77,7 @@ fn i9_r07_scenarios_a_to_e_match_the_spec_table() {
             ],
         ),
     ];
-    // Table entry for a new table at physical 0x2000000: last row of §8.3.
+    // Table entry for a new table at physical 0x2000000: last row of semantics §8.3.
     let table_entry = [
         0x2000067u64,
         0x2000067,
@@ -139,7 +141,8 @@ fn i8_tables_per_region_on_demand_and_guard_alone_does_not_count() {
     // one new PTE table, the 4th.
     assert_eq!(ok(k.vmalloc(4096, 2)), V + 0x20_1000);
     assert_eq!(k.counters().table_pages, 4);
-    // Tables are never freed (§7.3): after vfree and purge all 4 remain, entries included.
+    // Tables are never freed (semantics §7.3): after vfree and purge all 4 remain, entries
+    // included.
     k.vfree(a, Context::Process).unwrap();
     k.vm_unmap_aliases();
     assert_eq!(k.counters().table_pages, 4);
@@ -196,7 +199,8 @@ fn i8_modules_window_only_gets_pte_tables() {
 #[test]
 fn r07_boot_state() {
     let k = kernel();
-    // §12.1: PGD at PFN 1 with only slot 511; PUD table at 2 with 510 -> 0x3063, 511 -> 0x4067.
+    // semantics §12.1: PGD at PFN 1 with only slot 511; PUD table at 2 with 510 -> 0x3063,
+    // 511 -> 0x4067.
     assert_eq!(k.root_pfn().as_u64(), 1);
     let nonzero: Vec<usize> = (0..512).filter(|&i| entry(&k, 1, i) != 0).collect();
     assert_eq!(nonzero, vec![511]);

@@ -1,6 +1,8 @@
 //! R8: a call failing after its VA was reserved undoes itself only through the R9 steps; the
 //! residue is the lazy VA(s) (unless a threshold check purged them) and any table pages.
 //! A failure before the VA leaves nothing (R13 steps 1-2).
+//!
+//! `semantics §N` cites a section of `docs/semantics.md`.
 
 mod common;
 use common::*;
@@ -45,7 +47,7 @@ fn r08_vmap_area_failure_frees_the_vm_struct_and_does_not_purge() {
 fn r08_pages_array_failure_leaves_the_lazy_va_only() {
     let mut k = with_plan(FaultPlan::new().fail(FaultKind::PagesArray, 1));
     assert_eq!(k.vmalloc(4096, 1), Ok(None));
-    // No warning on this path in 4.x (§6.1 step 6, P3).
+    // No warning on this path in 4.x (semantics §6.1 step 6, P3).
     assert_eq!(events(&mut k), vec![]);
     assert_eq!(lazy(&k), vec![(V, V + 0x2000)]);
     assert_eq!(k.lazy_nr(), 2);
@@ -82,7 +84,7 @@ fn r08_nested_va_search_failure_purges_before_the_outer_lazy_free() {
     assert_eq!(k.vmalloc(513 * P, 2), Ok(None));
     // The nested search fails, purges (releasing the module VA), retries, fails: warning 3
     // (3 pages = 12288) and its own warning 1 (8 * 513 = 4104 bytes). The outer call prints
-    // nothing more (§6.1 step 6).
+    // nothing more (semantics §6.1 step 6).
     assert_eq!(
         events(&mut k),
         vec![

@@ -1,5 +1,7 @@
 //! R9: free order (PTE clear, lazy add + threshold purge, data pages, array, vm_struct) and the
 //! purge (newest first, one TLB flush over [min start, max end), lazy_nr back to 0).
+//!
+//! `semantics §N` and `design §N` cite sections of `docs/semantics.md` and `docs/design.md`.
 
 mod common;
 use common::*;
@@ -17,7 +19,7 @@ fn r09_vfree_clears_ptes_goes_lazy_and_frees_pages() {
     // Step 2: lazy, 2 pages + guard = 3.
     assert_eq!(k.lazy_nr(), 3);
     assert_eq!(k.find_vm_area(a), None);
-    // Step 3: pages free and re-poisoned (D3.10).
+    // Step 3: pages free and re-poisoned (design §3.10).
     assert_eq!(k.phys().frame_state(Pfn::from_u64(0x100)), FrameState::Free);
     assert_eq!(
         k.phys().read_bytes(Pfn::from_u64(0x100)).unwrap()[..5],
@@ -123,7 +125,7 @@ fn r09_vfree_of_a_vmap_area_frees_no_page() {
         .unwrap();
     let a = ok(k.vmap(&[p], VmFlags::MAP, Prot::Kernel, 1));
     k.vfree(a, Context::Process).unwrap();
-    // §5.3: like vunmap; nr_pages == 0, so the caller's page stays allocated and owned.
+    // semantics §5.3: like vunmap; nr_pages == 0, so the caller's page stays allocated and owned.
     assert_eq!(k.phys().frame_state(p), FrameState::Allocated);
     assert_eq!(k.counters().caller_pages, 1);
     assert_eq!(k.lazy_nr(), 2);

@@ -1,5 +1,7 @@
 //! R10: vfree(p): NULL -> nothing; unaligned -> warning 4; inside a live VA (guard included) ->
 //! free that whole area silently; otherwise (no busy VA, lazy VA) -> warning 5, nothing.
+//!
+//! `semantics §N` cites a section of `docs/semantics.md`.
 
 mod common;
 use common::*;
@@ -86,7 +88,7 @@ fn r10_wild_pointers_warn_5() {
 
 #[test]
 fn r10_stale_pointer_after_reuse_frees_the_new_area() {
-    // §5.3: ABA cannot be detected; frees resolve by address at call time.
+    // semantics §5.3: ABA cannot be detected; frees resolve by address at call time.
     let mut k = kernel();
     let a = ok(k.vmalloc(4096, 1));
     k.vfree(a, Context::Process).unwrap();

@@ -1,9 +1,11 @@
-//! No input makes the engine panic, and the invariants of spec §12 hold after every op of long
+//! No input makes the engine panic, and the invariants of semantics §12 hold after every op of long
 //! pseudo-random traces (a fixed-seed LCG: deterministic). The invariants are checked from the
 //! engine's views only: I1 (disjoint busy VAs), I2 (inside the request, aligned), I3/I4 (live
 //! pages mapped to their PFNs, guard and lazy pages unmapped), I5 (page conservation), I6
 //! (`lazy_nr` = sum of lazy sizes, at most `lazy_max_pages` after each op), I8 (tables only
 //! grow).
+//!
+//! `semantics §N` and `design §N` cite sections of `docs/semantics.md` and `docs/design.md`.
 
 mod common;
 use common::*;
@@ -164,7 +166,7 @@ fn step(k: &mut Kernel, r: &mut Lcg, live: &mut Vec<u64>, pages: &mut Vec<Pfn>) 
         ),
         _ => (live.swap_remove(r.below(live.len() as u64) as usize), true),
     };
-    // Deferred frees only of a live area's start (D3.11), unless this op is a bad one.
+    // Deferred frees only of a live area's start (design §3.11), unless this op is a bad one.
     let deferrable = bad
         || (known
             && k.find_vm_area(addr)
@@ -244,8 +246,8 @@ fn step(k: &mut Kernel, r: &mut Lcg, live: &mut Vec<u64>, pages: &mut Vec<Pfn>) 
             k.run_deferred().map(|()| None)
         }
         _ => match pages.pop() {
-            // Only a page no live vmap maps may be freed (D3.15): pages are never vmapped twice
-            // here, so free only when nothing is vmapped at all.
+            // Only a page no live vmap maps may be freed (design §3.15): pages are never vmapped
+            // twice here, so free only when nothing is vmapped at all.
             Some(p)
                 if !k.busy_areas().any(
                     |b| matches!(b.state, AreaState::Live(i) if i.flags.contains(VmFlags::MAP)),

@@ -1,29 +1,31 @@
-//! The seven allocation scenarios of the kernel's own `lib/test_vmalloc.c` (spec §16.1) as
+//! The seven allocation scenarios of the kernel's own `lib/test_vmalloc.c` (semantics §16.1) as
 //! engine tests. The kernel module only checks that each call returned non-NULL; these tests
 //! check, exactly: the returned addresses, the VA extents (guard page: its PTE is 0 and the
-//! next area starts after it), the data-page PFNs (§12.2: lowest free PFN, data pages before
-//! table pages, R13), the PTE values (R7, §8.3: `(pfn << 12) | 0x8000000000000163` on the
-//! default machine) and the intermediate entries (I9: `phys | 0x67`), the number of
+//! next area starts after it), the data-page PFNs (semantics §12.2: lowest free PFN, data pages
+//! before table pages, R13), the PTE values (R7, semantics §8.3: `(pfn << 12) | 0x8000000000000163`
+//! on the default machine) and the intermediate entries (I9: `phys | 0x67`), the number of
 //! page-table pages (I8), every `TlbFlush` event and `lazy_nr` at the points where a purge must
-//! or must not happen (§5.4, R9), the warnings of a failing call (R3, R4), and the end state
-//! after everything is freed and purged (no live or lazy area, free pages = totalram − table
+//! or must not happen (semantics §5.4, R9), the warnings of a failing call (R3, R4), and the end
+//! state after everything is freed and purged (no live or lazy area, free pages = totalram − table
 //! pages, the allocated frames being exactly the table frames).
 //!
-//! Every expected value is derived from the spec in a comment beside it. The two random
+//! Every expected value is derived from `docs/semantics.md` in a comment beside it. The two random
 //! scenarios, and the page and table bookkeeping of `long_busy_list_alloc`, use [`Shadow`]: a
-//! small model written in this file from the spec (lowest fit of §4.3 over a sorted list of
-//! busy ranges, the lazy threshold of §5.4, the page policy of §12.2, the table rule of I8). It
-//! calls nothing in the engine.
+//! small model written in this file from `docs/semantics.md` (lowest fit of semantics §4.3 over a
+//! sorted list of busy ranges, the lazy threshold of §5.4, the page policy of §12.2, the table rule
+//! of I8). It calls nothing in the engine.
 //!
-//! Machine: the D3.17 default (4 CPUs, so `lazy_max_pages` = fls(4) · 8192 = 3 · 8192 = 24576;
-//! one node `[0, 0x40000)`, so `totalram_pages` = 0x40000 − 256 = 261888).
+//! Machine: the design §3.17 default (4 CPUs, so `lazy_max_pages` = fls(4) · 8192 = 3 · 8192 =
+//! 24576; one node `[0, 0x40000)`, so `totalram_pages` = 0x40000 − 256 = 261888).
 //!
-//! Scaling (DECISIONS 3.19): the kernel's `test_loop_count` is 10^6. Each loop here is cut to
+//! Scaling (design §3.19): the kernel's `test_loop_count` is 10^6. Each loop here is cut to
 //! a couple of lazy-purge periods plus a remainder, so that every loop crosses the purge
 //! threshold at least twice (the periods are derived in each test). The kernel-sized busy sets
 //! are kept at kernel scale: full_fit's `junk_length` = `lazy_max_pages` = 24576 pairs (it must
 //! stay above the threshold: freeing the junk half is what triggers the first purge) and
 //! long_busy_list's 15,000 areas.
+//!
+//! `semantics §N` and `design §N` cite sections of `docs/semantics.md` and `docs/design.md`.
 
 mod common;
 
@@ -32,14 +34,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use common::*;
 use vmalloc_engine::{AreaState, Context, Event, Gfp, Kernel, Prot, VmFlags};
 
-/// `lazy_max_pages()` of the default machine (§5.4): fls(4) = 3, 3 · 8192.
+/// `lazy_max_pages()` of the default machine (semantics §5.4): fls(4) = 3, 3 · 8192.
 const LAZY_MAX: u64 = 3 * 8192;
-/// `totalram_pages` of the default machine (D3.17): PFNs 256..0x40000.
+/// `totalram_pages` of the default machine (design §3.17): PFNs 256..0x40000.
 const TOTALRAM: u64 = 0x40000 - 0x100;
-/// Pool frames of the default machine: `[0x100, 0x40000)` (§12.2).
+/// Pool frames of the default machine: `[0x100, 0x40000)` (semantics §12.2).
 const POOL: std::ops::Range<u64> = 0x100..0x40000;
 
-/// A leaf PTE for `PAGE_KERNEL` on the default machine (R7, §8.3 scenario A).
+/// A leaf PTE for `PAGE_KERNEL` on the default machine (R7, semantics §8.3 scenario A).
 fn leaf(pfn: u64) -> u64 {
     (pfn << 12) | PAGE_KERNEL
 }
@@ -106,7 +108,7 @@ fn assert_all_freed(k: &Kernel, tables: u64) {
 
 // ---- Shadow: an independent model of what these scenarios touch -----------------------------
 
-/// `ALIGN(x, a)` for a power of two `a`, or `None` when it wraps past 2^64 (§0, R4).
+/// `ALIGN(x, a)` for a power of two `a`, or `None` when it wraps past 2^64 (semantics §0, R4).
 fn align_up(x: u64, a: u64) -> Option<u64> {
     x.checked_add(a - 1).map(|y| y & !(a - 1))
 }
@@ -114,7 +116,7 @@ fn align_up(x: u64, a: u64) -> Option<u64> {
 /// Where a [`Shadow`] allocation goes.
 #[derive(Clone, Copy)]
 enum Place {
-    /// Exact lowest fit (§4.3, R3), with purge and one retry.
+    /// Exact lowest fit (semantics §4.3, R3), with purge and one retry.
     Lowest,
     /// An address derived by hand in the test; the shadow only checks that it is a legal,
     /// free placement.
@@ -135,7 +137,7 @@ struct SArea {
 /// spec, sharing nothing with the engine but the `Event` type used to compare.
 struct Shadow {
     lazy_max: u64,
-    /// Every busy VA, live and lazily freed alike (§4.3: "all vmap_areas in the tree").
+    /// Every busy VA, live and lazily freed alike (semantics §4.3: "all vmap_areas in the tree").
     busy: BTreeMap<u64, SArea>,
     /// Lazily freed VA starts, oldest first.
     lazy: Vec<u64>,
@@ -176,8 +178,8 @@ impl Shadow {
             .is_some_and(|(_, a)| a.end > s)
     }
 
-    /// §4.3 lowest fit: the candidates are `ALIGN(vstart)` and `ALIGN(b.end)` for every busy b
-    /// with `b.end >= vstart`; the first candidate, in increasing order, that is computed
+    /// semantics §4.3 lowest fit: the candidates are `ALIGN(vstart)` and `ALIGN(b.end)` for every
+    /// busy b with `b.end >= vstart`; the first candidate, in increasing order, that is computed
     /// without wrap, is `>= vstart`, does not wrap with `+ size`, ends `<= vend` and meets no
     /// busy VA is the answer. Busy VAs are disjoint, so walking them by start walks their ends
     /// in increasing order too, and ALIGN is monotone: the candidates come out sorted (asserted).
@@ -224,7 +226,7 @@ impl Shadow {
         self.events.push(flush(lo, hi));
     }
 
-    /// One page by §12.2 on a one-node machine: the lowest free PFN.
+    /// One page by semantics §12.2 on a one-node machine: the lowest free PFN.
     fn take_page(&mut self) -> u64 {
         self.free.pop_first().expect("pool not empty")
     }
@@ -370,7 +372,7 @@ impl SplitMix64 {
 
 #[test]
 fn shadow_lowest_fit_matches_hand_cases() {
-    // The shadow's oracle on cases worked by hand from §4.3 (the engine is not involved).
+    // The shadow's oracle on cases worked by hand from semantics §4.3 (the engine is not involved).
     let mut sh = Shadow::new(LAZY_MAX);
     assert_eq!(sh.lowest_fit(0x2000, 1, V, VEND), Some(V));
     sh.vmalloc(P, 1, V, VEND, Place::At(V)); // [V, V+0x2000)
@@ -404,7 +406,7 @@ fn shadow_lowest_fit_matches_hand_cases() {
 ///
 /// Each cycle leaves a lazily freed 2-page VA (page + guard) that stays busy, so cycle m of a
 /// period lands at V + 0x2000·m. After cycle m's vfree `lazy_nr` = 2(m+1), first above 24576
-/// at m = 12288: that vfree purges everything (its own VA included, §5.4), so a period is
+/// at m = 12288: that vfree purges everything (its own VA included, semantics §5.4), so a period is
 /// 12289 cycles. Scaled: 10^6 cycles → 2 periods + 100.
 #[test]
 fn fix_size_alloc() {
@@ -435,7 +437,7 @@ fn fix_size_alloc() {
             let vm = k.find_vm_area(a).expect("live");
             assert_eq!((vm.size, vm.nr_pages), (0x2000, 1)); // R2: guard included
         }
-        // No __GFP_ZERO: a new page reads as PAGE_POISON 0xaa (D3.10); the byte written by
+        // No __GFP_ZERO: a new page reads as PAGE_POISON 0xaa (design §3.10); the byte written by
         // the previous cycle was re-poisoned at its vfree.
         assert_eq!(k.read(a, 2).unwrap(), [0xaa, 0xaa]);
         k.write(a, &[1]).unwrap();
@@ -617,8 +619,8 @@ fn full_fit_alloc() {
 /// `long_busy_list_alloc_test`: 15,000 1-page areas kept busy, then a loop of vmalloc(100
 /// pages) + vmalloc(1 page), both freed. Loop scaled from 10^6 to 3 · 239 + 10 = 727 cycles
 /// (a purge period is 239 cycles, derived below). Addresses, flush ranges and `lazy_nr` are
-/// derived here; the data and table PFNs of the loop come from the [`Shadow`] applying §12.2
-/// and I8, with iterations 0 and 2 also worked by hand.
+/// derived here; the data and table PFNs of the loop come from the [`Shadow`] applying
+/// semantics §12.2 and I8, with iterations 0 and 2 also worked by hand.
 #[test]
 fn long_busy_list_alloc() {
     let mut k = kernel();
@@ -803,7 +805,7 @@ fn random_size_alloc() {
 // ---- fix_align_alloc_test --------------------------------------------------------------------
 
 /// `fix_align_alloc_test`: `__vmalloc_node(5 pages, THREAD_ALIGN << 1)`, vfree, in a loop.
-/// THREAD_ALIGN is THREAD_SIZE, 16 KiB on x86-64 4.x without KASAN (not in the spec), so
+/// THREAD_ALIGN is THREAD_SIZE, 16 KiB on x86-64 4.x without KASAN (not in `docs/semantics.md`), so
 /// align = 0x8000. The call passes GFP_KERNEL | __GFP_ZERO and PAGE_KERNEL over the vmalloc
 /// window.
 ///
@@ -836,7 +838,7 @@ fn fix_align_alloc() {
         assert_eq!(pte(&k, a + 5 * P), 0, "guard page");
         let tables = if n < PERIOD { 3 + r } else { 3 + 64 };
         assert_eq!(k.table_frames().len() as u64, tables);
-        // __GFP_ZERO: the (poisoned, D3.10) pages read back as zero.
+        // __GFP_ZERO: the (poisoned, design §3.10) pages read back as zero.
         assert_eq!(k.read(a, 16).unwrap(), [0; 16]);
         assert_eq!(k.read(a + 4 * P + 4080, 16).unwrap(), [0; 16]);
         vfree(&mut k, a);

@@ -1,4 +1,7 @@
-//! /proc/vmallocinfo lines (§11.4, contract §7, D3.13), written out by hand.
+//! /proc/vmallocinfo lines (semantics §11.4, contract §7, design §3.13), written out by hand.
+//!
+//! `semantics §N`, `design §N` and `contract §N` cite sections of `docs/semantics.md`,
+//! `docs/design.md` and `docs/contract.md`.
 
 mod common;
 use common::*;

@@ -1,8 +1,10 @@
 //! libFuzzer target `fault_injection`: runs an input once to count the allocation attempts of
-//! each kind (DECISIONS 3.7), then again with each of up to [`PER_KIND`] attempt indices per
+//! each kind (design §3.7), then again with each of up to [`PER_KIND`] attempt indices per
 //! kind failed in turn, every run differential. All logic is in
 //! [`vmfuzz::drivers::fault_injection`], which keeps the first 48 ops and replaces the
 //! input's own fault plan (so `cargo fuzz fmt` shows the input before that).
+//!
+//! `design §N` cites a section of `docs/design.md`.
 #![no_main]
 
 mod common;

@@ -1,5 +1,7 @@
 //! Allocation: R1 size gate, R2 reservation, R5 pages array, R6 data pages, R7 mapping,
 //! and R13, the order in which one call makes its allocations and what each failure does.
+//!
+//! `semantics §N` and `contract §N` cite sections of `docs/semantics.md` and `docs/contract.md`.
 
 use crate::areas::{r2_reservation_size, r3_lowest_fit, r4_alignment, Area, AreaKind, VmRecord};
 use crate::arith::{page_align, PAGE_SHIFT, PAGE_SIZE};
@@ -10,7 +12,7 @@ use crate::ptes::{r7_leaf, walk_levels};
 use crate::types::{ArrayKind, BugKind, Event, Fatal, Gfp, Prot, VmFlags};
 use crate::views::Request;
 
-/// The arguments of `__vmalloc_node_range` (§3.1), in the contract's order.
+/// The arguments of `__vmalloc_node_range` (semantics §3.1), in the contract's order.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct VmallocArgs {
     pub(crate) size: u64,
@@ -24,8 +26,8 @@ pub(crate) struct VmallocArgs {
     pub(crate) caller: u32,
 }
 
-/// R6/§6.1: `highmem_mask` is `__GFP_HIGHMEM` unless the gfp asks for DMA or DMA32 (4.13+).
-/// It has no effect on the model's zones (x86-64 has no highmem, §8.4).
+/// R6, semantics §6.1: `highmem_mask` is `__GFP_HIGHMEM` unless the gfp asks for DMA or DMA32
+/// (4.13+). It has no effect on the model's zones (x86-64 has no highmem, semantics §8.4).
 fn highmem_mask(gfp: Gfp) -> Gfp {
     if gfp.has(Gfp::DMA) || gfp.has(Gfp::DMA32) {
         Gfp::NONE
@@ -34,14 +36,14 @@ fn highmem_mask(gfp: Gfp) -> Gfp {
     }
 }
 
-/// R5/§6.1 step 3: `nested_gfp = (gfp & GFP_RECLAIM_MASK) | __GFP_ZERO`; zone modifiers and
-/// THISNODE are dropped, NOWARN and NOFAIL survive.
+/// R5, semantics §6.1 step 3: `nested_gfp = (gfp & GFP_RECLAIM_MASK) | __GFP_ZERO`; zone modifiers
+/// and THISNODE are dropped, NOWARN and NOFAIL survive.
 fn nested_gfp(gfp: Gfp) -> Gfp {
     (gfp & Gfp::RECLAIM_MASK) | Gfp::ZERO
 }
 
 impl Model {
-    /// Records a warning unless the gfp carries `__GFP_NOWARN` (§11.1: warnings 1–3).
+    /// Records a warning unless the gfp carries `__GFP_NOWARN` (semantics §11.1: warnings 1–3).
     pub(crate) fn warn_unless_nowarn(&mut self, gfp: Gfp, event: Event) {
         if !gfp.has(Gfp::NOWARN) {
             self.events.push(event);
@@ -67,13 +69,13 @@ impl Model {
     }
 
     /// R13 steps 1, 2, 4 (kmallocs): one metadata allocation. Under NOFAIL it never fails
-    /// and is not counted; otherwise it fails only by injection (12.2: no pool frames).
+    /// and is not counted; otherwise it fails only by injection (semantics §12.2: no pool frames).
     pub(crate) fn r13_metadata(&mut self, kind: FaultKind, gfp: Gfp) -> bool {
         self.faults.attempt(kind, gfp.has(Gfp::NOFAIL)) != Attempt::Injected
     }
 
-    /// R13 steps 5 and 6: one pool page by the 12.2 policy. Counted unless NOFAIL; fails by
-    /// injection or exhaustion; a NOFAIL request with no allowed page would loop for ever
+    /// R13 steps 5 and 6: one pool page by the semantics §12.2 policy. Counted unless NOFAIL; fails
+    /// by injection or exhaustion; a NOFAIL request with no allowed page would loop for ever
     /// in the kernel, which is [`Fatal::WouldHang`].
     pub(crate) fn r13_pool_page(
         &mut self,
@@ -110,13 +112,13 @@ impl Model {
         None
     }
 
-    /// `__get_vm_area_node` (§3.2) = R13 steps 1–3 for every API family. Returns the new
+    /// `__get_vm_area_node` (semantics §3.2) = R13 steps 1–3 for every API family. Returns the new
     /// LiveVm area's start. Prints nothing but warning 3; the vmalloc family adds warning 1.
     ///
     /// Order: PAGE_ALIGN (0 → NULL, no attempt); VM_IOREMAP align (R4); the vm_struct (step
     /// 1); the guard (R2); `alloc_vmap_area`'s BUG checks, size 0 first, then a
     /// non-power-of-two align; the vmap_area (step 2); placement (step 3, R3).
-    #[allow(clippy::too_many_arguments)] // mirrors `__get_vm_area_node` (§3.2)
+    #[allow(clippy::too_many_arguments)] // mirrors `__get_vm_area_node` (semantics §3.2)
     pub(crate) fn r13_get_vm_area_node(
         &mut self,
         size: u64,
@@ -171,8 +173,8 @@ impl Model {
         Ok(Some(start))
     }
 
-    /// `__vmalloc_node_range` (§3.1) in R13 order: R1; steps 1–3; step 4 (R5); step 5 (R6);
-    /// step 6 (R7). Warning 1 only for R1 and steps 1–3; later failures return NULL at once.
+    /// `__vmalloc_node_range` (semantics §3.1) in R13 order: R1; steps 1–3; step 4 (R5); step 5
+    /// (R6); step 6 (R7). Warning 1 only for R1 and steps 1–3; later failures return NULL at once.
     pub(crate) fn r13_vmalloc(&mut self, a: VmallocArgs) -> Result<Option<u64>, Fatal> {
         self.check_node(a.node)?;
         let Some(s) = self.r1_size_gate(a.size) else {
@@ -189,15 +191,15 @@ impl Model {
         if !self.r13_vmalloc_area_node(start, a)? {
             return Ok(None);
         }
-        // §3.1 step 5: VM_UNINITIALIZED is cleared once the area is complete.
+        // semantics §3.1 step 5: VM_UNINITIALIZED is cleared once the area is complete.
         if let Some(record) = self.busy.get_mut(start).and_then(|x| x.record_mut()) {
             record.flags = VmFlags(record.flags.0 & !VmFlags::UNINITIALIZED.0);
         }
         Ok(Some(start))
     }
 
-    /// `__vmalloc_area_node` (§6): R13 steps 4–6 on the area at `start`. `false` = failed,
-    /// with the R8 residue already left behind.
+    /// `__vmalloc_area_node` (semantics §6): R13 steps 4–6 on the area at `start`. `false` =
+    /// failed, with the R8 residue already left behind.
     fn r13_vmalloc_area_node(&mut self, start: u64, a: VmallocArgs) -> Result<bool, Fatal> {
         let Some(area) = self.busy.get(start) else {
             return Err(model_broken("R13", format!("area {start:#x} vanished")));
@@ -210,7 +212,8 @@ impl Model {
 
         // Step 4 (R5).
         let Some(array) = self.r5_pages_array(n, a)? else {
-            // §6.1 step 6: remove_vm_area (R9 steps 1–2), kfree(area) (step 5); no warning.
+            // semantics §6.1 step 6: remove_vm_area (R9 steps 1–2), kfree(area) (step 5); no
+            // warning.
             self.r9_remove_vm_area(start);
             return Ok(false);
         };
@@ -265,8 +268,8 @@ impl Model {
         }
     }
 
-    /// R6 data pages: N order-0 pages, one at a time in index order, each by the 12.2 policy
-    /// with the call's node and `gfp | __GFP_NOWARN | highmem_mask`. Stops at the first
+    /// R6 data pages: N order-0 pages, one at a time in index order, each by the semantics §12.2
+    /// policy with the call's node and `gfp | __GFP_NOWARN | highmem_mask`. Stops at the first
     /// failure, leaving `pages[0..i)` in the record (`nr_pages = i`). `false` = failed.
     fn r6_data_pages(&mut self, start: u64, n: u64, a: VmallocArgs) -> Result<bool, Fatal> {
         let gfp = a.gfp | Gfp::NOWARN | highmem_mask(a.gfp);
@@ -315,8 +318,9 @@ impl Model {
         Ok(true)
     }
 
-    /// `vmap` (§2, R13 last paragraph): `count > totalram` → NULL; steps 1–3 with GFP_KERNEL
-    /// (only warning 3); step 6; a mapping failure is undone by R9 steps 1, 2, 5, silently.
+    /// `vmap` (semantics §2, R13 last paragraph): `count > totalram` → NULL; steps 1–3 with
+    /// GFP_KERNEL (only warning 3); step 6; a mapping failure is undone by R9 steps 1, 2, 5,
+    /// silently.
     pub(crate) fn vmap_inner(
         &mut self,
         pfns: &[u64],

@@ -1,10 +1,12 @@
-//! The busy-VA list (spec §12 "State") and the placement rules R2, R3, R4.
+//! The busy-VA list (semantics §12 "State") and the placement rules R2, R3, R4.
+//!
+//! `semantics §N` and `design §N` cite sections of `docs/semantics.md` and `docs/design.md`.
 
 use crate::arith::{align_up, ceil_log2, PAGE_SIZE};
 use crate::types::{ArrayKind, VmFlags};
 use crate::views::Request;
 
-/// The `vm_struct` of a live area (spec §12 `VmRecord`).
+/// The `vm_struct` of a live area (semantics §12 `VmRecord`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct VmRecord {
     /// VM_* flags as stored.
@@ -25,7 +27,7 @@ pub(crate) struct VmRecord {
     pub(crate) orphaned: bool,
 }
 
-/// What a busy VA is (spec §12: LiveVm or LazyPending; vmap blocks are out of scope).
+/// What a busy VA is (semantics §12: LiveVm or LazyPending; vmap blocks are out of scope).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum AreaKind {
     /// A VA with its `vm_struct` (VM_VM_AREA set).
@@ -45,7 +47,7 @@ pub(crate) struct Area {
 }
 
 impl Area {
-    /// Pages of the VA, guard included (what `vmap_lazy_nr` counts, §5.4).
+    /// Pages of the VA, guard included (what `vmap_lazy_nr` counts, semantics §5.4).
     pub(crate) fn va_pages(&self) -> u64 {
         (self.end - self.start) / PAGE_SIZE
     }
@@ -105,7 +107,7 @@ impl BusyList {
     }
 
     /// The start of the LiveVm area containing `addr` (guard page included): the range
-    /// lookup of `find_vm_area` (§2, 3.11+).
+    /// lookup of `find_vm_area` (semantics §2, 3.11+).
     pub(crate) fn live_containing(&self, addr: u64) -> Option<u64> {
         self.containing(addr)
             .filter(|a| a.record().is_some())
@@ -121,7 +123,7 @@ impl BusyList {
 /// R2: the VA size is `S + 4096` (the guard is the last page) unless VM_NO_GUARD.
 ///
 /// The add wraps modulo 2^64 as in the kernel: for `S = 2^64 − 4096` it gives 0, which
-/// `alloc_vmap_area`'s `BUG_ON(!size)` then catches (§3.2).
+/// `alloc_vmap_area`'s `BUG_ON(!size)` then catches (semantics §3.2).
 pub(crate) fn r2_reservation_size(s: u64, flags: VmFlags) -> u64 {
     if flags.has(VmFlags::NO_GUARD) {
         s
@@ -152,7 +154,7 @@ pub(crate) fn r4_aligned_candidate(x: u64, align: u64) -> Option<u64> {
     align_up(x, align)
 }
 
-/// R3: exact lowest fit over **all** busy VAs, lazy ones included (spec §4.3).
+/// R3: exact lowest fit over **all** busy VAs, lazy ones included (semantics §4.3).
 ///
 /// The result is the smallest `a` with `a ≡ 0 (mod align)`, `a >= vstart`, no wrap in
 /// computing `a` or `a + size`, `a + size <= vend`, and `[a, a + size)` free. The only
@@ -210,7 +212,7 @@ mod tests {
 
     #[test]
     fn r3_takes_exact_fit_holes() {
-        // §4.4 example in pages, align 1: busy [0,1) and [2,3); a size-1 request fits the
+        // semantics §4.4 example in pages, align 1: busy [0,1) and [2,3); a size-1 request fits the
         // exact hole [1,2) (the strict-`<` cache would skip it; the default must not).
         let b = busy(&[(0, P), (2 * P, 3 * P)]);
         assert_eq!(r3_lowest_fit(&b, P, 1, 0, 100 * P), Some(P));
@@ -230,7 +232,7 @@ mod tests {
         assert_eq!(r3_lowest_fit(&b, 0x2000, 1, 0x1000, 0x5000), Some(0x3000));
         // …and vend 0x4fff does not.
         assert_eq!(r3_lowest_fit(&b, 0x2000, 1, 0x1000, 0x4fff), None);
-        // vstart > vend: every candidate is >= vstart > vend, so no fit (DECISIONS 3.3).
+        // vstart > vend: every candidate is >= vstart > vend, so no fit (design §3.3).
         assert_eq!(r3_lowest_fit(&b, 0x1000, 1, 0x9000, 0x8000), None);
     }
 
@@ -245,7 +247,7 @@ mod tests {
             Some(0xffff_e000_0000_0000)
         );
         // `a + size` must not wrap: a window ending at u64::MAX cannot take an area that
-        // would end at exactly 2^64 (bug 4 of §15).
+        // would end at exactly 2^64 (bug 4 of semantics §15).
         assert_eq!(r3_lowest_fit(&b, P, 1, u64::MAX - P + 1, u64::MAX), None);
         assert_eq!(
             r3_lowest_fit(&b, P, 1, u64::MAX - 2 * P + 1, u64::MAX),

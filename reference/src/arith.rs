@@ -1,19 +1,22 @@
-//! Integer helpers of spec §0, each with the kernel's modulo-2^64 behaviour spelled out.
+//! Integer helpers of semantics §0, each with the kernel's modulo-2^64 behaviour spelled out.
+//!
+//! `semantics §N` cites a section of `docs/semantics.md`.
 
-/// `PAGE_SIZE` on x86-64 (§0).
+/// `PAGE_SIZE` on x86-64 (semantics §0).
 pub const PAGE_SIZE: u64 = 4096;
-/// `PAGE_SHIFT` on x86-64 (§0).
+/// `PAGE_SHIFT` on x86-64 (semantics §0).
 pub const PAGE_SHIFT: u32 = 12;
 
-/// `PAGE_ALIGN(x)` (§0): round up to a multiple of 4096, modulo 2^64.
+/// `PAGE_ALIGN(x)` (semantics §0): round up to a multiple of 4096, modulo 2^64.
 ///
 /// Every `x` above 2^64 − 4096 wraps to exactly 0, as does `x = 0`; callers rely on the
-/// wrap (R1 and §3.2 treat 0 as failure).
+/// wrap (R1 and semantics §3.2 treat 0 as failure).
 pub(crate) fn page_align(x: u64) -> u64 {
     x.wrapping_add(PAGE_SIZE - 1) & !(PAGE_SIZE - 1)
 }
 
-/// `ALIGN(x, a)` for a power-of-two `a` (§0), or `None` when the true result is 2^64 or more.
+/// `ALIGN(x, a)` for a power-of-two `a` (semantics §0), or `None` when the true result is 2^64 or
+/// more.
 ///
 /// The kernel computes the value modulo 2^64, so it "wraps to 0"; R4's default (the 5.1 fix)
 /// treats such a candidate as no fit, so the model reports the wrap instead of a value.
@@ -29,7 +32,7 @@ pub(crate) fn fls(x: u32) -> u32 {
     u32::BITS - x.leading_zeros()
 }
 
-/// `get_count_order_long(x)` for `x > 0`: ceil(log2(x)) (§3.2, 4.9+ ioremap rule).
+/// `get_count_order_long(x)` for `x > 0`: ceil(log2(x)) (semantics §3.2, 4.9+ ioremap rule).
 pub(crate) fn ceil_log2(x: u64) -> u32 {
     debug_assert!(x > 0);
     if x.is_power_of_two() {
@@ -45,7 +48,7 @@ mod tests {
 
     #[test]
     fn page_align_wraps_exactly_as_section_0_says() {
-        // §0: PAGE_ALIGN rounds up; 0 stays 0; anything above 2^64 − 4096 wraps to 0.
+        // semantics §0: PAGE_ALIGN rounds up; 0 stays 0; anything above 2^64 − 4096 wraps to 0.
         assert_eq!(page_align(0), 0);
         assert_eq!(page_align(1), 4096);
         assert_eq!(page_align(4096), 4096);
@@ -58,7 +61,7 @@ mod tests {
     #[test]
     fn align_up_reports_the_wrap() {
         // ALIGN(0xffffc90000000000, 2^45): the next multiple of 0x200000000000 is
-        // 0xffffe00000000000 (§12 R4 says 2^45 "still gives 0xffffe00000000000").
+        // 0xffffe00000000000 (semantics §12 R4 says 2^45 "still gives 0xffffe00000000000").
         assert_eq!(
             align_up(0xffff_c900_0000_0000, 1 << 45),
             Some(0xffff_e000_0000_0000)
@@ -72,12 +75,12 @@ mod tests {
 
     #[test]
     fn fls_and_ceil_log2() {
-        // §5.4 table: fls(1)=1, fls(2)=fls(3)=2, fls(4..7)=3, fls(64)=7.
+        // semantics §5.4 table: fls(1)=1, fls(2)=fls(3)=2, fls(4..7)=3, fls(64)=7.
         assert_eq!(
             (fls(0), fls(1), fls(3), fls(4), fls(7), fls(64)),
             (0, 1, 2, 3, 3, 7)
         );
-        // §3.2: get_count_order_long is ceil(log2): 64 KiB → 16, 64 KiB + 4 KiB → 17.
+        // semantics §3.2: get_count_order_long is ceil(log2): 64 KiB → 16, 64 KiB + 4 KiB → 17.
         assert_eq!(ceil_log2(0x10000), 16);
         assert_eq!(ceil_log2(0x11000), 17);
         assert_eq!(ceil_log2(4096), 12);

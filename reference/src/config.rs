@@ -1,11 +1,14 @@
-//! Machine configuration (contract §1, spec §12 "Model parameters", DECISIONS 3.17) and the
-//! fault plan (contract §6, DECISIONS 3.7).
+//! Machine configuration (contract §1, semantics §12 "Model parameters", design §3.17) and the
+//! fault plan (contract §6, design §3.7).
+//!
+//! `semantics §N`, `design §N` and `contract §N` cite sections of `docs/semantics.md`,
+//! `docs/design.md` and `docs/contract.md`.
 
 use std::collections::BTreeSet;
 
 use crate::arith::fls;
 
-/// Paging mode (spec §8.1).
+/// Paging mode (semantics §8.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Paging {
     /// 4-level paging: PGD shift 39, P4D folded.
@@ -14,7 +17,7 @@ pub enum Paging {
     FiveLevel,
 }
 
-/// The PFN range `[start_pfn, end_pfn)` one NUMA node owns (spec 12.2).
+/// The PFN range `[start_pfn, end_pfn)` one NUMA node owns (semantics §12.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct NodeSpan {
     /// First PFN of the node.
@@ -61,7 +64,7 @@ impl FaultKind {
     }
 }
 
-/// "Fail the k-th attempt of kind K" entries (1-based), DECISIONS 3.7.
+/// "Fail the k-th attempt of kind K" entries (1-based), design §3.7.
 ///
 /// Attempts are counted per kind from machine start across all ops, outer and nested calls
 /// alike; `__GFP_NOFAIL` requests are neither counted nor failed.
@@ -116,7 +119,7 @@ pub enum ConfigError {
         index: usize,
     },
     /// LA57 paging with a vmalloc window in LA57's PGD slot 511 (where every 4-level
-    /// kernel address lies; that slot holds the kernel image's static tables, 12.1).
+    /// kernel address lies; that slot holds the kernel image's static tables, semantics §12.1).
     La57WithFourLevelWindows,
     /// `sme_c_bit` is neither 0 nor a single bit in 12..=51.
     BadSmeBit(u64),
@@ -133,7 +136,7 @@ impl std::error::Error for ConfigError {}
 /// The first address of LA57's PGD slot 511: `0xffff000000000000`.
 const LA57_PGD_511_BASE: u64 = 0xffff_0000_0000_0000;
 
-/// The simulated machine (contract §1). `Default` is the DECISIONS 3.17 machine.
+/// The simulated machine (contract §1). `Default` is the design §3.17 machine.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MachineConfig {
     /// Paging mode.
@@ -152,9 +155,9 @@ pub struct MachineConfig {
     pub nr_cpus: u32,
     /// NUMA nodes and their PFN ranges (ascending, disjoint).
     pub nodes: Vec<NodeSpan>,
-    /// `__supported_pte_mask` (§8.3).
+    /// `__supported_pte_mask` (semantics §8.3).
     pub supported_pte_mask: u64,
-    /// `__default_kernel_pte_mask` (§8.3).
+    /// `__default_kernel_pte_mask` (semantics §8.3).
     pub default_kernel_pte_mask: u64,
     /// The SME C-bit (0 when SME is off).
     pub sme_c_bit: u64,
@@ -163,7 +166,7 @@ pub struct MachineConfig {
 }
 
 impl Default for MachineConfig {
-    /// DECISIONS 3.17: 4-level, NX+PGE, no PTI, no SME, no KASLR, 4 CPUs, one node
+    /// design §3.17: 4-level, NX+PGE, no PTI, no SME, no KASLR, 4 CPUs, one node
     /// `[0, 0x40000)`.
     fn default() -> Self {
         MachineConfig {
@@ -187,7 +190,7 @@ impl Default for MachineConfig {
 }
 
 impl MachineConfig {
-    /// The default machine with LA57 paging and its vmalloc window (§8.1).
+    /// The default machine with LA57 paging and its vmalloc window (semantics §8.1).
     pub fn la57() -> Self {
         MachineConfig {
             paging: Paging::FiveLevel,
@@ -226,7 +229,7 @@ impl MachineConfig {
     }
 
     /// `totalram_pages` (contract §1): the PFNs `>= 256` inside the node spans, i.e. the
-    /// pages handed to the allocator (12.2).
+    /// pages handed to the allocator (semantics §12.2).
     pub fn totalram_pages(&self) -> u64 {
         self.nodes
             .iter()
@@ -234,12 +237,12 @@ impl MachineConfig {
             .sum()
     }
 
-    /// `lazy_max_pages()` = `fls(num_online_cpus()) · (32 MiB / PAGE_SIZE)` (§5.4).
+    /// `lazy_max_pages()` = `fls(num_online_cpus()) · (32 MiB / PAGE_SIZE)` (semantics §5.4).
     pub fn lazy_max_pages(&self) -> u64 {
         u64::from(fls(self.nr_cpus)) * 8192
     }
 
-    /// `MODULES_LEN` = `MODULES_END − MODULES_VADDR` (§8.1), modulo 2^64.
+    /// `MODULES_LEN` = `MODULES_END − MODULES_VADDR` (semantics §8.1), modulo 2^64.
     pub fn modules_len(&self) -> u64 {
         self.modules_end.wrapping_sub(self.modules_vaddr)
     }
@@ -253,18 +256,18 @@ mod tests {
     fn default_machine_numbers() {
         let c = MachineConfig::default();
         assert_eq!(c.validate(), Ok(()));
-        // DECISIONS 3.17: totalram = 0x40000 − 256 = 261,888.
+        // design §3.17: totalram = 0x40000 − 256 = 261,888.
         assert_eq!(c.totalram_pages(), 261_888);
-        // §5.4: 4 CPUs → fls(4) = 3 → 3 · 8192 = 24576.
+        // semantics §5.4: 4 CPUs → fls(4) = 3 → 3 · 8192 = 24576.
         assert_eq!(c.lazy_max_pages(), 24_576);
-        // §8.1: 0xffffffffff000000 − 0xffffffffa0000000 = 0x5f000000 (1520 MiB).
+        // semantics §8.1: 0xffffffffff000000 − 0xffffffffa0000000 = 0x5f000000 (1520 MiB).
         assert_eq!(c.modules_len(), 0x5f00_0000);
         assert_eq!(MachineConfig::la57().validate(), Ok(()));
     }
 
     #[test]
     fn lazy_max_pages_follows_the_cpu_table() {
-        // §5.4 table: 1 → 8192, 2–3 → 16384, 32–63 → 49152, 64 → 57344.
+        // semantics §5.4 table: 1 → 8192, 2–3 → 16384, 32–63 → 49152, 64 → 57344.
         for (cpus, want) in [(1, 8192), (2, 16384), (3, 16384), (32, 49152), (64, 57344)] {
             let c = MachineConfig {
                 nr_cpus: cpus,

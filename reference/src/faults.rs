@@ -1,4 +1,6 @@
-//! Fault-attempt counters and the injection decision (contract §6, DECISIONS 3.7).
+//! Fault-attempt counters and the injection decision (contract §6, design §3.7).
+//!
+//! `design §N` and `contract §N` cite sections of `docs/design.md` and `docs/contract.md`.
 
 use crate::config::{FaultKind, FaultPlan};
 
@@ -53,7 +55,7 @@ mod tests {
 
     #[test]
     fn counts_per_kind_and_skips_nofail() {
-        // DECISIONS 3.7: the 2nd DataPage attempt fails; NOFAIL requests are not counted.
+        // design §3.7: the 2nd DataPage attempt fails; NOFAIL requests are not counted.
         let mut f = FaultCounters::new(FaultPlan::new().fail(FaultKind::DataPage, 2));
         assert_eq!(f.attempt(FaultKind::DataPage, false), Attempt::Proceed); // #1
         assert_eq!(f.attempt(FaultKind::DataPage, true), Attempt::NotCounted);

@@ -1,5 +1,8 @@
 //! Freeing: R8 failure residue, R9 free steps and purge, R10 free lookup, R11 vunmap, and
-//! the deferred vfree list (§5.1).
+//! the deferred vfree list (semantics §5.1).
+//!
+//! `semantics §N`, `design §N` and `contract §N` cite sections of `docs/semantics.md`,
+//! `docs/design.md` and `docs/contract.md`.
 
 use crate::areas::{AreaKind, VmRecord};
 use crate::arith::PAGE_SIZE;
@@ -7,7 +10,7 @@ use crate::model::Model;
 use crate::types::{ArrayKind, BugKind, Event, Fatal, Gfp};
 
 impl Model {
-    /// R9 steps 1–2 (`remove_vm_area`, §5.4) on the LiveVm area at `start`:
+    /// R9 steps 1–2 (`remove_vm_area`, semantics §5.4) on the LiveVm area at `start`:
     /// 1. clear the PTEs of the whole VA, guard included (the tables stay);
     /// 2. the VA becomes LazyPending: `lazy_nr += VA pages` (guard included), it joins the
     ///    lazy list (newest first), and if now `lazy_nr > lazy_max_pages` (strictly)
@@ -73,7 +76,7 @@ impl Model {
     }
 
     /// R11 / `free_vm_area`: R9 steps 1, 2 and 5 only. The data pages and the pages array
-    /// are never freed; on vmalloc memory they become orphaned (I5, DECISIONS 3.5): the
+    /// are never freed; on vmalloc memory they become orphaned (I5, design §3.5): the
     /// pages join the orphaned set, a kmalloc'ed array is counted, and a nested array area
     /// stays live but is marked orphaned (nothing refers to it any more).
     pub(crate) fn r11_vunmap(&mut self, start: u64) {
@@ -92,9 +95,9 @@ impl Model {
         }
     }
 
-    /// R8 failure residue after a data-page (R6) or mapping (R7) failure (§6.4): warning 2
-    /// with `nr_pages·4096` and the VA size, guard included (unless NOWARN), then R9 steps
-    /// 1–5 on the area. What survives is the R8 residue: the lazily pending VA(s), unless a
+    /// R8 failure residue after a data-page (R6) or mapping (R7) failure (semantics §6.4):
+    /// warning 2 with `nr_pages·4096` and the VA size, guard included (unless NOWARN), then R9
+    /// steps 1–5 on the area. What survives is the R8 residue: the lazily pending VA(s), unless a
     /// threshold check on this path purged them, and any page-table pages made.
     pub(crate) fn r8_fail(&mut self, start: u64, gfp: Gfp) {
         let Some(area) = self.busy.get(start) else {
@@ -122,8 +125,8 @@ impl Model {
         }
     }
 
-    /// §5.1 deferred path (contract §10): the freed memory's first 8 bytes become the llist
-    /// node, so the previous head (0 if none) is written little-endian at `addr` through
+    /// semantics §5.1 deferred path (contract §10): the freed memory's first 8 bytes become the
+    /// llist node, so the previous head (0 if none) is written little-endian at `addr` through
     /// the mapping, and `addr` becomes the new head. An unmapped `addr` is an oops.
     pub(crate) fn deferred_push(&mut self, addr: u64) -> Result<(), Fatal> {
         let previous = self.deferred.first().copied().unwrap_or(0);

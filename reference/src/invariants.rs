@@ -1,5 +1,7 @@
-//! The invariants of spec §12 the model can check on its own state (I1–I6, I8, I9).
+//! The invariants of semantics §12 the model can check on its own state (I1–I6, I8, I9).
 //! I7 is about behaviour (why a call failed) and is covered by the tests instead.
+//!
+//! `semantics §N` cites a section of `docs/semantics.md`.
 
 use std::collections::BTreeSet;
 

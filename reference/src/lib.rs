@@ -1,12 +1,12 @@
 //! `vmalloc-reference`: an obviously-correct reference model of the Linux 4.x vmalloc path.
 //!
-//! The model is written rule by rule from `shared/spec/vmalloc-4x.md` §12 (rules R1–R13,
-//! invariants I1–I9, boot state 12.1, page policy 12.2) and follows the shapes pinned in
+//! The model is written rule by rule from `docs/semantics.md` (rules R1–R13 and invariants
+//! I1–I9 of semantics §12, boot state §12.1, page policy §12.2) and follows the shapes pinned in
 //! `docs/contract.md`. It shares no code and no crate with the engine: every type, constant,
-//! `ALIGN`, PTE encoding and the page policy are written here again from the spec.
+//! `ALIGN`, PTE encoding and the page policy are written here again from `docs/semantics.md`.
 //!
 //! Clarity beats speed: busy areas are a sorted `Vec` scanned linearly (R3 is the literal
-//! candidate scan of spec §4.3), PTEs are a `BTreeMap` from virtual address to leaf value,
+//! candidate scan of semantics §4.3), PTEs are a `BTreeMap` from virtual address to leaf value,
 //! and page-table pages are a `BTreeMap` keyed by `(level, region base)`.
 //!
 //! Every rule function carries its rule id in its name (`r3_lowest_fit`, `r9_free`, …) and
@@ -19,9 +19,11 @@
 //! // R2: one page of data plus the guard page; R3: lowest fit is VMALLOC_START.
 //! let va = m.vmalloc(4096, 1).unwrap().unwrap();
 //! assert_eq!(va, 0xffff_c900_0000_0000);
-//! // 12.2: the first data page is the lowest pool PFN, 0x100; R7: PAGE_KERNEL leaf.
+//! // semantics §12.2: the first data page is the lowest pool PFN, 0x100; R7: PAGE_KERNEL leaf.
 //! assert_eq!(m.ptes()[&va], (0x100 << 12) | 0x8000_0000_0000_0163);
 //! ```
+//!
+//! `semantics §N` cites a section of `docs/semantics.md`.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 

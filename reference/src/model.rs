@@ -1,6 +1,9 @@
-//! The [`Model`]: machine plus vmalloc state (spec §12 "State"), and the kernel API of
-//! contract §4. Each public method is a thin wrapper that names the spec's API table (§2)
+//! The [`Model`]: machine plus vmalloc state (semantics §12 "State"), and the kernel API of
+//! contract §4. Each public method is a thin wrapper that names the API table of semantics §2
 //! and hands over to the rule functions in `alloc.rs`, `free.rs` and `queries.rs`.
+//!
+//! `semantics §N`, `design §N` and `contract §N` cite sections of `docs/semantics.md`,
+//! `docs/design.md` and `docs/contract.md`.
 
 use std::collections::BTreeSet;
 
@@ -23,21 +26,21 @@ pub struct Model {
     pub(crate) config: MachineConfig,
     /// Busy VAs, LiveVm and LazyPending, in address order.
     pub(crate) busy: BusyList,
-    /// The lazy list: starts of LazyPending VAs, newest first (§5.4).
+    /// The lazy list: starts of LazyPending VAs, newest first (semantics §5.4).
     pub(crate) lazy: Vec<u64>,
     /// `vmap_lazy_nr`: pages of the LazyPending VAs, guards included (I6).
     pub(crate) lazy_nr: u64,
-    /// Physical frames and their contents (12.2, DECISIONS 3.10).
+    /// Physical frames and their contents (semantics §12.2, design §3.10).
     pub(crate) pool: PagePool,
-    /// PTE map and page-table pages (R7, I8, 12.1).
+    /// PTE map and page-table pages (R7, I8, semantics §12.1).
     pub(crate) tables: PageTables,
     /// Frames a caller took with `alloc_page` and has not given back (I5).
     pub(crate) caller_pages: BTreeSet<u64>,
     /// Data pages leaked by `vunmap`/`free_vm_area` on vmalloc memory (R11, I5).
     pub(crate) orphaned_pages: BTreeSet<u64>,
-    /// Kmalloc'ed pages arrays leaked the same way (I5, DECISIONS 3.5).
+    /// Kmalloc'ed pages arrays leaked the same way (I5, design §3.5).
     pub(crate) orphaned_arrays: u64,
-    /// CPU 0's `vfree_deferred` list, newest first (§5.1, §11.2).
+    /// CPU 0's `vfree_deferred` list, newest first (semantics §5.1, §11.2).
     pub(crate) deferred: Vec<u64>,
     /// Fault-attempt counters and the plan (contract §6).
     pub(crate) faults: FaultCounters,
@@ -46,7 +49,7 @@ pub struct Model {
 }
 
 impl Model {
-    /// Boots the machine: 12.1's static tables, every pool frame free, nothing busy.
+    /// Boots the machine: semantics §12.1's static tables, every pool frame free, nothing busy.
     pub fn new(config: MachineConfig) -> Result<Model, ConfigError> {
         config.validate()?;
         Ok(Model {
@@ -65,7 +68,7 @@ impl Model {
         })
     }
 
-    /// `__vmalloc_node_range` (§3.1, R1–R13). The other vmalloc APIs are wrappers.
+    /// `__vmalloc_node_range` (semantics §3.1, R1–R13). The other vmalloc APIs are wrappers.
     #[allow(clippy::too_many_arguments)]
     pub fn vmalloc_node_range(
         &mut self,
@@ -92,7 +95,7 @@ impl Model {
         })
     }
 
-    /// The `__vmalloc_node` helper of §2: VMALLOC range, `vm_flags` 0.
+    /// The `__vmalloc_node` helper of semantics §2: VMALLOC range, `vm_flags` 0.
     fn vmalloc_common(
         &mut self,
         size: u64,
@@ -116,7 +119,8 @@ impl Model {
         )
     }
 
-    /// After a successful `vmalloc_user`/`vmalloc_32_user`, OR VM_USERMAP into the area (§2).
+    /// After a successful `vmalloc_user`/`vmalloc_32_user`, OR VM_USERMAP into the area
+    /// (semantics §2).
     fn mark_usermap(&mut self, result: Option<u64>) -> Option<u64> {
         if let Some(addr) = result {
             if let Some(record) = self.busy.get_mut(addr).and_then(|a| a.record_mut()) {
@@ -191,9 +195,9 @@ impl Model {
         self.vmalloc_common(size, 1, gfp, prot, None, caller)
     }
 
-    /// x86-64 `module_alloc(size)` (§2): NULL at once if `PAGE_ALIGN(size) > MODULES_LEN`;
-    /// else `[MODULES_VADDR + module_load_offset, MODULES_END)`, align 4096, GFP_KERNEL,
-    /// PAGE_KERNEL_EXEC.
+    /// x86-64 `module_alloc(size)` (semantics §2): NULL at once if
+    /// `PAGE_ALIGN(size) > MODULES_LEN`; else `[MODULES_VADDR + module_load_offset, MODULES_END)`,
+    /// align 4096, GFP_KERNEL, PAGE_KERNEL_EXEC.
     pub fn module_alloc(&mut self, size: u64, caller: u32) -> Result<Option<u64>, Fatal> {
         if page_align(size) > self.config.modules_len() {
             return Ok(None);
@@ -263,7 +267,7 @@ impl Model {
         Ok(())
     }
 
-    /// `alloc_page(gfp)` on `node` (12.2): a `DataPage` attempt unless NOFAIL; the page
+    /// `alloc_page(gfp)` on `node` (semantics §12.2): a `DataPage` attempt unless NOFAIL; the page
     /// becomes caller-owned (I5).
     pub fn alloc_page(&mut self, gfp: Gfp, node: Option<u32>) -> Result<Option<u64>, Fatal> {
         self.check_node(node)?;
@@ -284,7 +288,7 @@ impl Model {
         Ok(())
     }
 
-    /// `vmap(pages, count, flags, prot)` (§2): maps caller pages it does not own.
+    /// `vmap(pages, count, flags, prot)` (semantics §2): maps caller pages it does not own.
     pub fn vmap(
         &mut self,
         pfns: &[u64],
@@ -307,8 +311,8 @@ impl Model {
         Ok(())
     }
 
-    /// `vfree(addr)` (§5.1, R10): NULL is a no-op; interrupt context defers; otherwise the
-    /// R10 lookup and R9.
+    /// `vfree(addr)` (semantics §5.1, R10): NULL is a no-op; interrupt context defers; otherwise
+    /// the R10 lookup and R9.
     pub fn vfree(&mut self, addr: u64, ctx: Context) -> Result<(), Fatal> {
         if addr == 0 {
             return Ok(());
@@ -349,7 +353,7 @@ impl Model {
         self.r12_find_vm_area(addr)
     }
 
-    /// `vmalloc_to_page(addr)` as a PFN (R12); `None` when not mapped (DECISIONS 3.14).
+    /// `vmalloc_to_page(addr)` as a PFN (R12); `None` when not mapped (design §3.14).
     pub fn vmalloc_to_page(&self, addr: u64) -> Option<u64> {
         self.r12_vmalloc_to_page(addr)
     }
@@ -364,7 +368,7 @@ impl Model {
         self.r12_is_vmalloc_addr(addr)
     }
 
-    /// `/proc/vmallocinfo` (§11.4, contract §7).
+    /// `/proc/vmallocinfo` (semantics §11.4, contract §7).
     pub fn vmallocinfo(&self) -> String {
         self.render_vmallocinfo()
     }

@@ -1,9 +1,12 @@
-//! The physical page pool of spec 12.2 and page contents (contract §3, DECISIONS 3.10).
+//! The physical page pool of semantics §12.2 and page contents (contract §3, design §3.10).
 //!
 //! Policy (a declared model policy, not kernel behaviour): node `n` = the request's node or
 //! node 0; nodes tried `n, n+1, …` wrapping (only `n` with `__GFP_THISNODE`); within a node
 //! ZONE_NORMAL then ZONE_DMA32 (only DMA32 for `GFP_DMA32`); within a zone the lowest free
 //! PFN. PFNs below 256 are never handed out.
+//!
+//! `semantics §N`, `design §N` and `contract §N` cite sections of `docs/semantics.md`,
+//! `docs/design.md` and `docs/contract.md`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,14 +14,14 @@ use crate::arith::PAGE_SIZE;
 use crate::config::NodeSpan;
 use crate::types::Gfp;
 
-/// PFNs below this are firmware and kernel image, never in the pool (12.2).
+/// PFNs below this are firmware and kernel image, never in the pool (semantics §12.2).
 pub(crate) const FIRST_POOL_PFN: u64 = 256;
-/// PFNs below this are ZONE_DMA32 (4 GiB), the rest ZONE_NORMAL (12.2, §8.4).
+/// PFNs below this are ZONE_DMA32 (4 GiB), the rest ZONE_NORMAL (semantics §12.2, §8.4).
 pub(crate) const DMA32_END_PFN: u64 = 1 << 20;
-/// The byte a free (poisoned) page reads as (`PAGE_POISON`, DECISIONS 3.10).
+/// The byte a free (poisoned) page reads as (`PAGE_POISON`, design §3.10).
 pub(crate) const POISON: u8 = 0xaa;
 
-/// The two zones of the model (12.2).
+/// The two zones of the model (semantics §12.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Zone {
     Normal,
@@ -106,7 +109,7 @@ enum Frame {
     Bytes(Box<[u8; PAGE_SIZE as usize]>),
 }
 
-/// The pool of 12.2: free runs, the allocated set, and sparse contents.
+/// The pool of semantics §12.2: free runs, the allocated set, and sparse contents.
 #[derive(Clone, Debug)]
 pub(crate) struct PagePool {
     nodes: Vec<NodeSpan>,
@@ -133,7 +136,7 @@ impl PagePool {
         }
     }
 
-    /// Whether `pfn` is a pool frame (12.2): in a node span and `>= 256`.
+    /// Whether `pfn` is a pool frame (semantics §12.2): in a node span and `>= 256`.
     pub(crate) fn in_pool(&self, pfn: u64) -> bool {
         pfn >= FIRST_POOL_PFN && self.node_of(pfn).is_some()
     }
@@ -155,7 +158,8 @@ impl PagePool {
         }
     }
 
-    /// 12.2: the frame a request `(node, gfp)` gets, or `None` if no allowed zone has one.
+    /// semantics §12.2: the frame a request `(node, gfp)` gets, or `None` if no allowed zone has
+    /// one.
     ///
     /// `GFP_DMA` is read like `GFP_DMA32` (the model has no ZONE_DMA; the lowest modelled
     /// zone is the closest reading). The caller has validated `node`.
@@ -185,7 +189,7 @@ impl PagePool {
         self.contents.insert(pfn, Frame::Fill(fill));
     }
 
-    /// Gives a frame back; it reads as poison again (DECISIONS 3.10). Returns whether it was
+    /// Gives a frame back; it reads as poison again (design §3.10). Returns whether it was
     /// allocated.
     pub(crate) fn release(&mut self, pfn: u64) -> bool {
         if !self.allocated.remove(&pfn) {
@@ -282,8 +286,8 @@ mod tests {
 
     #[test]
     fn policy_lowest_pfn_never_below_256() {
-        // 12.2: on the default node [0, 0x40000) the first frame is 0x100 (PFNs < 256 are
-        // never handed out), then 0x101.
+        // semantics §12.2: on the default node [0, 0x40000) the first frame is 0x100 (PFNs < 256
+        // are never handed out), then 0x101.
         let mut p = PagePool::new(&[span(0, 0x40000)]);
         assert_eq!(p.pool_size(), 0x40000 - 0x100);
         let a = p.policy_12_2(None, Gfp::KERNEL).unwrap();
@@ -300,7 +304,7 @@ mod tests {
         // Node 0 = [0xfff00, 0x100010): DMA32 part [0xfff00, 0x100000), Normal part
         // [0x100000, 0x100010). Node 1 = [0x100010, 0x100020), all Normal.
         let mut p = PagePool::new(&[span(0xfff00, 0x100010), span(0x100010, 0x100020)]);
-        // 12.2: Normal before DMA32 → 0x100000; DMA32 only for GFP_DMA32 → 0xfff00.
+        // semantics §12.2: Normal before DMA32 → 0x100000; DMA32 only for GFP_DMA32 → 0xfff00.
         assert_eq!(p.policy_12_2(None, Gfp::KERNEL), Some(0x100000));
         assert_eq!(p.policy_12_2(None, Gfp::VMALLOC32), Some(0xfff00));
         assert_eq!(p.policy_12_2(Some(1), Gfp::KERNEL), Some(0x100010));
@@ -318,7 +322,7 @@ mod tests {
 
     #[test]
     fn contents_fill_poison_and_bytes() {
-        // DECISIONS 3.10: free reads 0xaa; ZERO pages read 0; writes read back; a freed page
+        // design §3.10: free reads 0xaa; ZERO pages read 0; writes read back; a freed page
         // is poisoned again.
         let mut p = PagePool::new(&[span(0, 0x200)]);
         assert_eq!(p.read_byte(0x100, 0), 0xaa);

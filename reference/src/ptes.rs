@@ -1,21 +1,23 @@
-//! The PTE map and the page-table pages (R7, I8, I9, boot state 12.1, encodings §8.3).
+//! The PTE map and the page-table pages (R7, I8, I9, semantics §12.1 boot state, §8.3 encodings).
 //!
 //! The model does not keep table frames as words. It keeps the leaf value of every mapped
 //! page (`va → entry`, contract §2) and, per level, which regions have a table and the entry
-//! that points to it. A table for a region exists iff it is static (12.1) or a vmap walk
-//! allocated it (I8); it is never removed (§7.3).
+//! that points to it. A table for a region exists iff it is static (semantics §12.1) or a vmap walk
+//! allocated it (I8); it is never removed (semantics §7.3).
+//!
+//! `semantics §N` and `contract §N` cite sections of `docs/semantics.md` and `docs/contract.md`.
 
 use std::collections::BTreeMap;
 
 use crate::config::{MachineConfig, Paging};
 
-/// `_PAGE_TABLE` (§8.3): what every entry created by the vmap path carries (I9).
+/// `_PAGE_TABLE` (semantics §8.3): what every entry created by the vmap path carries (I9).
 pub(crate) const PAGE_TABLE_FLAGS: u64 = 0x67;
-/// `_KERNPG_TABLE` (§8.3): the boot entry of PUD 510 (12.1).
+/// `_KERNPG_TABLE` (semantics §8.3): the boot entry of PUD 510 (semantics §12.1).
 pub(crate) const KERNPG_TABLE_FLAGS: u64 = 0x63;
-/// PFN field of an entry with 52-bit physical addresses (§8.1, contract §2).
+/// PFN field of an entry with 52-bit physical addresses (semantics §8.1, contract §2).
 pub(crate) const PTE_PFN_MASK: u64 = 0x000f_ffff_ffff_f000;
-/// The root PGD's frame (12.1).
+/// The root PGD's frame (semantics §12.1).
 pub(crate) const ROOT_PGD_PFN: u64 = 1;
 
 /// The level of a page-table page, named by the entries it holds.
@@ -51,7 +53,7 @@ impl TableLevel {
     }
 }
 
-/// The tables a walk needs for one page, top level first (§7.1, R13 step 6): the PGD is
+/// The tables a walk needs for one page, top level first (semantics §7.1, R13 step 6): the PGD is
 /// the root; with 4-level paging the P4D is folded into it.
 pub(crate) fn walk_levels(paging: Paging) -> &'static [TableLevel] {
     match paging {
@@ -96,7 +98,7 @@ pub(crate) struct PageTables {
 }
 
 impl PageTables {
-    /// 12.1: the root PGD at PFN 1 and the kernel image's tables for the modules window.
+    /// semantics §12.1: the root PGD at PFN 1 and the kernel image's tables for the modules window.
     ///
     /// PGD 511 → PUD table at PFN 2 (`0x67`); PUD 510 → PMD table at PFN 3 (`0x63`, the
     /// boot code's `_KERNPG_TABLE`); PUD 511 → PMD table at PFN 4 (`0x67`). With LA57,
@@ -161,7 +163,7 @@ impl PageTables {
         self.ptes.insert(va, value);
     }
 
-    /// R9 step 1: clears every PTE in `[start, end)`; the tables stay (§7.3).
+    /// R9 step 1: clears every PTE in `[start, end)`; the tables stay (semantics §7.3).
     pub(crate) fn clear_range(&mut self, start: u64, end: u64) {
         let doomed: Vec<u64> = self.ptes.range(start..end).map(|(&va, _)| va).collect();
         for va in doomed {
@@ -193,8 +195,8 @@ mod tests {
 
     #[test]
     fn regions_of_vmalloc_start() {
-        // §8.1: VMALLOC_START 0xffffc90000000000 is PGD index 402 (bits 47..39 = 0x192), and
-        // it is aligned to 512 GiB, 1 GiB and 2 MiB, so it is the base of all three regions.
+        // semantics §8.1: VMALLOC_START 0xffffc90000000000 is PGD index 402 (bits 47..39 = 0x192),
+        // and it is aligned to 512 GiB, 1 GiB and 2 MiB, so it is the base of all three regions.
         let start = 0xffff_c900_0000_0000u64;
         assert_eq!((start >> 39) & 0x1ff, 402);
         for level in [TableLevel::Pud, TableLevel::Pmd, TableLevel::Pte] {
@@ -210,8 +212,8 @@ mod tests {
 
     #[test]
     fn boot_tables_cover_the_modules_window() {
-        // 12.1: MODULES_VADDR 0xffffffffa0000000 is in PGD 511 and PUD 510; the PUD table
-        // (PFN 2) and the PMD table (PFN 3, entry 0x3063) are static; no PTE table exists.
+        // semantics §12.1: MODULES_VADDR 0xffffffffa0000000 is in PGD 511 and PUD 510; the PUD
+        // table (PFN 2) and the PMD table (PFN 3, entry 0x3063) are static; no PTE table exists.
         let t = PageTables::new(&MachineConfig::default());
         let mv = 0xffff_ffff_a000_0000;
         assert_eq!(

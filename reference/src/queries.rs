@@ -1,4 +1,8 @@
-//! R12 queries, `/proc/vmallocinfo` (§11.4, contract §7) and data access through the PTEs.
+//! R12 queries, `/proc/vmallocinfo` (semantics §11.4, contract §7) and data access through the
+//! PTEs.
+//!
+//! `semantics §N`, `design §N` and `contract §N` cite sections of `docs/semantics.md`,
+//! `docs/design.md` and `docs/contract.md`.
 
 use std::fmt::Write as _;
 
@@ -21,7 +25,7 @@ pub(crate) fn vm_info_of(area: &Area, record: &VmRecord) -> VmInfo {
     }
 }
 
-/// `_PAGE_PRESENT | _PAGE_GLOBAL` (§8.3: `pte_present` is true for either).
+/// `_PAGE_PRESENT | _PAGE_GLOBAL` (semantics §8.3: `pte_present` is true for either).
 const PRESENT_OR_GLOBAL: u64 = 0x1 | 0x100;
 
 impl Model {
@@ -51,7 +55,7 @@ impl Model {
         self.config.vmalloc_start <= addr && addr < self.config.vmalloc_end
     }
 
-    /// `/proc/vmallocinfo` with CONFIG_NUMA (DECISIONS 3.13): one line per busy VA in
+    /// `/proc/vmallocinfo` with CONFIG_NUMA (design §3.13): one line per busy VA in
     /// address order. A lazy VA prints its own range and "unpurged vm_area"; a vm area prints
     /// its range, size (guard included), `op<caller>`, `pages=N` if nonzero, the flag words,
     /// `vpages` for a vmalloc'ed array, and `N<node>=<count>` per node with pages.

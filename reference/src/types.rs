@@ -1,9 +1,12 @@
-//! The model's own small vocabulary: GFP bits (§10), VM flags (§1.3), protections (§8.3),
-//! events (§11.1, contract §5) and errors (contract §8).
+//! The model's own small vocabulary: GFP bits (semantics §10), VM flags (semantics §1.3),
+//! protections (semantics §8.3), events (semantics §11.1, contract §5) and errors (contract §8).
+//!
+//! `semantics §N`, `design §N` and `contract §N` cite sections of `docs/semantics.md`,
+//! `docs/design.md` and `docs/contract.md`.
 
 use std::ops::{BitAnd, BitOr, Not};
 
-/// A GFP mask with the 4.15–4.19 bit values of spec §10.
+/// A GFP mask with the 4.15–4.19 bit values of semantics §10.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Gfp(pub u64);
 
@@ -58,11 +61,11 @@ impl Gfp {
     pub const KSWAPD_RECLAIM: Gfp = Gfp(0x400000);
     /// `__GFP_RECLAIM` = direct | kswapd.
     pub const RECLAIM: Gfp = Gfp(0x600000);
-    /// `GFP_KERNEL` = RECLAIM | IO | FS = `0x6000c0` (§10).
+    /// `GFP_KERNEL` = RECLAIM | IO | FS = `0x6000c0` (semantics §10).
     pub const KERNEL: Gfp = Gfp(0x6000c0);
-    /// `GFP_VMALLOC32` on x86-64 = GFP_KERNEL | GFP_DMA32 (§2).
+    /// `GFP_VMALLOC32` on x86-64 = GFP_KERNEL | GFP_DMA32 (semantics §2).
     pub const VMALLOC32: Gfp = Gfp(0x6000c4);
-    /// `GFP_RECLAIM_MASK` (mm/internal.h, 4.19, §10): RECLAIM | HIGH | IO | FS | NOWARN |
+    /// `GFP_RECLAIM_MASK` (mm/internal.h, 4.19, semantics §10): RECLAIM | HIGH | IO | FS | NOWARN |
     /// RETRY_MAYFAIL | NOFAIL | NORETRY | MEMALLOC | NOMEMALLOC | ATOMIC.
     pub const RECLAIM_MASK: Gfp = Gfp(0x600000
         | 0x20
@@ -103,7 +106,7 @@ impl Not for Gfp {
     }
 }
 
-/// `vm_struct` flags of spec §1.3 (4.19 values).
+/// `vm_struct` flags of semantics §1.3 (4.19 values).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct VmFlags(pub u64);
 
@@ -136,7 +139,7 @@ impl BitOr for VmFlags {
     }
 }
 
-/// The protections the 4.x API passes (§8.3), evaluated per machine.
+/// The protections the 4.x API passes (semantics §8.3), evaluated per machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Prot {
     /// `PAGE_KERNEL`, raw `0x8000000000000163`.
@@ -152,7 +155,7 @@ pub enum Prot {
 }
 
 impl Prot {
-    /// The raw `__PAGE_KERNEL_*` definition (§8.3 table), before any boot mask or C-bit.
+    /// The raw `__PAGE_KERNEL_*` definition (semantics §8.3 table), before any boot mask or C-bit.
     pub fn raw(self) -> u64 {
         match self {
             Prot::Kernel => 0x8000_0000_0000_0163,
@@ -163,14 +166,14 @@ impl Prot {
         }
     }
 
-    /// The evaluated macro value a caller passes (§8.3 step 1):
+    /// The evaluated macro value a caller passes (semantics §8.3 step 1):
     /// `(raw | sme_c_bit) & default_kernel_pte_mask`.
     pub fn evaluate(self, sme_c_bit: u64, default_kernel_pte_mask: u64) -> u64 {
         (self.raw() | sme_c_bit) & default_kernel_pte_mask
     }
 }
 
-/// Execution context of a free (contract §4): interrupt context defers `vfree` (§5.1) and
+/// Execution context of a free (contract §4): interrupt context defers `vfree` (semantics §5.1) and
 /// makes `vunmap` BUG (R11).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Context {
@@ -180,7 +183,7 @@ pub enum Context {
     Interrupt,
 }
 
-/// Observable events (§11.1, contract §5), recorded each time the kernel would print.
+/// Observable events (semantics §11.1, contract §5), recorded each time the kernel would print.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Event {
     /// Warning 1: "vmalloc: allocation failure: %lu bytes" with the unaligned request.
@@ -270,12 +273,12 @@ pub struct VmInfo {
     pub pages_array: ArrayKind,
 }
 
-/// Kernel bugs reachable from the API (contract §8, DECISIONS 3.3).
+/// Kernel bugs reachable from the API (contract §8, design §3.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BugKind {
     /// `alloc_vmap_area`: `align` not a power of two (after the VmStruct attempt).
     AlignNotPowerOfTwo,
-    /// `alloc_vmap_area`: size 0 after the guard add wrapped (§3.2).
+    /// `alloc_vmap_area`: size 0 after the guard add wrapped (semantics §3.2).
     ZeroSizeVa,
     /// `vunmap` in interrupt context.
     VunmapInInterrupt,
@@ -294,7 +297,7 @@ pub enum BugKind {
 pub enum Fatal {
     /// A kernel `BUG`.
     Bug(BugKind),
-    /// A `__GFP_NOFAIL` page request that no allowed zone can satisfy (DECISIONS 3.15).
+    /// A `__GFP_NOFAIL` page request that no allowed zone can satisfy (design §3.15).
     WouldHang,
     /// The model found one of its own invariants broken (for example a non-none target PTE,
     /// which R7 says cannot happen in a correct run). Model-only: a model bug, not a

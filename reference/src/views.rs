@@ -1,4 +1,6 @@
 //! Read-only views the oracles compare (contract §9).
+//!
+//! `semantics §N` and `contract §N` cite sections of `docs/semantics.md` and `docs/contract.md`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -57,7 +59,7 @@ pub struct PageBuckets {
     pub free: u64,
     /// Data pages of live areas (nested pages-array areas included, orphaned ones not).
     pub live_data: BTreeSet<u64>,
-    /// Page-table pages allocated by vmap walks (the static frames of 12.1 are outside).
+    /// Page-table pages allocated by vmap walks (the static frames of semantics §12.1 are outside).
     pub table: BTreeSet<u64>,
     /// Pages a caller holds from `alloc_page`.
     pub caller_owned: BTreeSet<u64>,
@@ -134,7 +136,7 @@ impl Model {
     }
 
     /// Page-table pages the vmap walks allocated (I8): `(level, region base) → pfn`.
-    /// The static boot tables of 12.1 are not included.
+    /// The static boot tables of semantics §12.1 are not included.
     pub fn table_pages(&self) -> BTreeMap<(TableLevel, u64), u64> {
         self.tables
             .allocated()
@@ -143,7 +145,7 @@ impl Model {
             .collect()
     }
 
-    /// The entry that points to each table, static (12.1) and allocated (I9):
+    /// The entry that points to each table, static (semantics §12.1) and allocated (I9):
     /// `(level, region base) → entry`.
     pub fn table_entries(&self) -> BTreeMap<(TableLevel, u64), u64> {
         self.tables
@@ -154,7 +156,7 @@ impl Model {
             .collect()
     }
 
-    /// The static boot tables of 12.1: `(level, region base) → pfn`.
+    /// The static boot tables of semantics §12.1: `(level, region base) → pfn`.
     pub fn boot_tables(&self) -> BTreeMap<(TableLevel, u64), u64> {
         self.tables
             .boot()
@@ -163,7 +165,7 @@ impl Model {
             .collect()
     }
 
-    /// The root PGD's frame (12.1).
+    /// The root PGD's frame (semantics §12.1).
     pub fn root_pfn(&self) -> u64 {
         ROOT_PGD_PFN
     }
@@ -277,7 +279,7 @@ impl Model {
         self.config.totalram_pages()
     }
 
-    /// `lazy_max_pages()` (§5.4).
+    /// `lazy_max_pages()` (semantics §5.4).
     pub fn lazy_max_pages(&self) -> u64 {
         self.config.lazy_max_pages()
     }

@@ -1,20 +1,23 @@
-//! `vmap_page_range` (§7.1): populate the tables top-down in ascending address order, creating
-//! each missing table before descending into it (R13 step 6, I8), and write the leaves (R7).
-//! No unwinding on error: what was written stays until the caller clears the VA (§7.1 step 4).
+//! `vmap_page_range` (semantics §7.1): populate the tables top-down in ascending address order,
+//! creating each missing table before descending into it (R13 step 6, I8), and write the leaves
+//! (R7). No unwinding on error: what was written stays until the caller clears the VA
+//! (semantics §7.1 step 4).
+//!
+//! `semantics §N` cites a section of `docs/semantics.md`.
 
 use super::{entry_end, level_index, top_level, Encoding};
 use crate::addr::Pfn;
 use crate::event::Event;
 use crate::physmem::PhysMem;
 
-/// Where new table pages come from (the fault plan and the page pool, §12.2), injected so that
-/// the walk itself knows nothing about policy.
+/// Where new table pages come from (the fault plan and the page pool, semantics §12.2), injected so
+/// that the walk itself knows nothing about policy.
 pub(crate) trait TableSource {
     /// One zeroed page-table page, or `None` if the allocation failed.
     fn alloc_table(&mut self, mem: &mut PhysMem) -> Option<Pfn>;
 }
 
-/// Why a mapping stopped. Each becomes `-ENOMEM` at the top (§7.1 step 3).
+/// Why a mapping stopped. Each becomes `-ENOMEM` at the top (semantics §7.1 step 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MapError {
     /// A table page could not be allocated.
@@ -45,7 +48,7 @@ pub(crate) struct Mapper<'a> {
     /// Flags of a new intermediate entry: `0x67 | sme_c_bit` (I9) unless a planted bug says
     /// otherwise.
     pub(crate) table_flags: u64,
-    /// Leaf protection, already evaluated (§8.3 step 1).
+    /// Leaf protection, already evaluated (semantics §8.3 step 1).
     pub(crate) prot_value: u64,
 }
 

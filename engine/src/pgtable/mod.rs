@@ -1,9 +1,12 @@
-//! x86-64 page tables in simulated frames (§7, §8): 512 × u64 per table, read from the frames on
-//! every walk (no side map of PTEs, DECISIONS 2).
+//! x86-64 page tables in simulated frames (semantics §7, §8): 512 × u64 per table, read from the
+//! frames on every walk (no side map of PTEs, design §2).
 //!
 //! Levels are numbered from the leaf: 0 = PTE (shift 12), 1 = PMD (21), 2 = PUD (30),
 //! 3 = P4D (39), 4 = PGD under LA57 (48). With 4-level paging the root's entries are at level 3:
-//! the P4D is folded into the PGD, so `p4d_populate` writes the PGD slot (§8.3).
+//! the P4D is folded into the PGD, so `p4d_populate` writes the PGD slot (semantics §8.3).
+//!
+//! `semantics §N`, `design §N` and `contract §N` cite sections of `docs/semantics.md`,
+//! `docs/design.md` and `docs/contract.md`.
 
 pub mod map;
 pub mod ptdump;
@@ -16,7 +19,7 @@ use crate::addr::{Pfn, PAGE_SHIFT};
 use crate::config::Paging;
 
 bitflags! {
-    /// `_PAGE_BIT_*` of an x86-64 entry (§8.2). Unknown bits are kept.
+    /// `_PAGE_BIT_*` of an x86-64 entry (semantics §8.2). Unknown bits are kept.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
     pub struct PteFlags: u64 {
         /// Bit 0: present.
@@ -55,18 +58,18 @@ bitflags! {
 impl PteFlags {
     /// `_PAGE_PAT` of a 4K PTE (the same bit as PSE).
     pub const PAT: PteFlags = PteFlags::PSE;
-    /// `_KERNPG_TABLE` = P|RW|A|D = 0x63 (§8.3).
+    /// `_KERNPG_TABLE` = P|RW|A|D = 0x63 (semantics §8.3).
     pub const KERNPG_TABLE: PteFlags = PteFlags::PRESENT
         .union(PteFlags::RW)
         .union(PteFlags::ACCESSED)
         .union(PteFlags::DIRTY);
-    /// `_PAGE_TABLE` = `_KERNPG_TABLE | USER` = 0x67 (§8.3, I9).
+    /// `_PAGE_TABLE` = `_KERNPG_TABLE | USER` = 0x67 (semantics §8.3, I9).
     pub const PAGE_TABLE: PteFlags = PteFlags::KERNPG_TABLE.union(PteFlags::USER);
-    /// `_PAGE_KNL_ERRATUM_MASK`: the A and D bits the `*_none` tests ignore (§8.3).
+    /// `_PAGE_KNL_ERRATUM_MASK`: the A and D bits the `*_none` tests ignore (semantics §8.3).
     pub const KNL_ERRATUM_MASK: PteFlags = PteFlags::ACCESSED.union(PteFlags::DIRTY);
 }
 
-/// The PFN field of an entry on a 52-bit physical machine (§8.1).
+/// The PFN field of an entry on a 52-bit physical machine (semantics §8.1).
 pub const PTE_ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 
 /// Entries per table.
@@ -87,7 +90,7 @@ pub const fn top_level(paging: Paging) -> usize {
     paging.levels() - 1
 }
 
-/// The encoding parameters of one machine (§8.3): what entries look like and what the
+/// The encoding parameters of one machine (semantics §8.3): what entries look like and what the
 /// none/bad/present tests accept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Encoding {
@@ -95,17 +98,17 @@ pub struct Encoding {
     pub paging: Paging,
     /// The SME C-bit (0 when off).
     pub sme_c_bit: u64,
-    /// `__supported_pte_mask`, applied by `pfn_pte` (§8.3 step 2).
+    /// `__supported_pte_mask`, applied by `pfn_pte` (semantics §8.3 step 2).
     pub supported_pte_mask: u64,
 }
 
 impl Encoding {
-    /// `PTE_PFN_MASK`: the PFN field without the C-bit (§8.1, contract §2).
+    /// `PTE_PFN_MASK`: the PFN field without the C-bit (semantics §8.1, contract §2).
     pub const fn pfn_mask(&self) -> u64 {
         PTE_ADDR_MASK & !self.sme_c_bit
     }
 
-    /// Every bit outside the PFN field ("flags" in §8.3; the C-bit counts as a flag).
+    /// Every bit outside the PFN field ("flags" in semantics §8.3; the C-bit counts as a flag).
     pub const fn flags(&self, e: u64) -> u64 {
         e & !self.pfn_mask()
     }
@@ -126,7 +129,7 @@ impl Encoding {
     }
 
     /// `pXd_none` at `level`: LA57's `pgd_none` is a plain zero test; every other level
-    /// ignores the A and D bits (§8.3).
+    /// ignores the A and D bits (semantics §8.3).
     pub const fn is_none(&self, level: usize, e: u64) -> bool {
         if level == 4 {
             e == 0
@@ -135,14 +138,14 @@ impl Encoding {
         }
     }
 
-    /// `pte_present`: PRESENT or GLOBAL (PROTNONE) set (§8.3).
+    /// `pte_present`: PRESENT or GLOBAL (PROTNONE) set (semantics §8.3).
     pub const fn pte_present(&self, e: u64) -> bool {
         e & (PteFlags::PRESENT.bits() | PteFlags::GLOBAL.bits()) != 0
     }
 
-    /// `pXd_bad` of a table entry at `level` (1..=4), §8.3: `pmd_bad` and LA57's `pgd_bad` are
-    /// exact (`_KERNPG_TABLE`, USER ignored, NX ignored for the PGD); `pud_bad` and `p4d_bad`
-    /// are subset tests (`p4d_bad` also ignores NX, as with CONFIG_PAGE_TABLE_ISOLATION).
+    /// `pXd_bad` of a table entry at `level` (1..=4), semantics §8.3: `pmd_bad` and LA57's
+    /// `pgd_bad` are exact (`_KERNPG_TABLE`, USER ignored, NX ignored for the PGD); `pud_bad` and
+    /// `p4d_bad` are subset tests (`p4d_bad` also ignores NX, as with CONFIG_PAGE_TABLE_ISOLATION).
     pub const fn is_bad(&self, level: usize, e: u64) -> bool {
         let f = self.flags(e);
         let kernpg = PteFlags::KERNPG_TABLE.bits() | self.sme_c_bit;

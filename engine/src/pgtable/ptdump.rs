@@ -1,11 +1,13 @@
 //! A page-table dump in the format of Linux x86's `kernel_page_tables` debugfs file
-//! (pagetable-crosscheck.md §5), reimplemented from that description.
+//! (design §6, the kernel's dump format), reimplemented from that description.
 //!
 //! Each window gets a `---[ name ]---` header; consecutive entries merge into one line while
 //! their flags (PFN ignored), effective protection and level stay the same. Holes are reported
 //! at the level where the entry is none. Effective protection is
 //! `(higher & cur & (USER|RW)) | ((higher | cur) & NX)`; the root level uses its own flags.
 //! Windows are clipped exactly: an entry straddling a window start is reported from it.
+//!
+//! `design §N` cites a section of `docs/design.md`.
 
 use core::fmt::Write;
 

@@ -1,7 +1,9 @@
-//! `vunmap_page_range` (§7.3): clear every PTE of a range; tables are never freed (I8).
+//! `vunmap_page_range` (semantics §7.3): clear every PTE of a range; tables are never freed (I8).
 //! At each level none entries are skipped, bad ones cleared (`pXd_none_or_clear_bad`), huge
 //! PMD/PUD leaves cleared (`pXd_clear_huge`); each PTE is read and cleared, with warning 7 when
 //! the old value was neither none nor present.
+//!
+//! `semantics §N` cites a section of `docs/semantics.md`.
 
 use super::{entry_end, level_index, top_level, Encoding};
 use crate::addr::Pfn;

@@ -1,5 +1,7 @@
 //! Walks that translate a virtual address through the frames: the kernel's `vmalloc_to_page`
-//! (§2, R12) and a hardware-style translation used for data access and by oracles.
+//! (semantics §2, R12) and a hardware-style translation used for data access and by oracles.
+//!
+//! `semantics §N` cites a section of `docs/semantics.md`.
 
 use super::{level_index, top_level, Encoding, PteFlags};
 use crate::addr::{Pfn, VirtAddr, PAGE_SIZE};
@@ -89,9 +91,9 @@ pub(crate) fn translate(
     }
 }
 
-/// `vmalloc_to_page` as in 4.13+ (§2): NULL if any upper level is none, or if the PUD or PMD
-/// entry is bad (the kernel also WARNs once there; not an event of §11.1); otherwise the PTE's
-/// frame if `pte_present`.
+/// `vmalloc_to_page` as in 4.13+ (semantics §2): NULL if any upper level is none, or if the PUD or
+/// PMD entry is bad (the kernel also WARNs once there; not an event of semantics §11.1); otherwise
+/// the PTE's frame if `pte_present`.
 pub(crate) fn vmalloc_to_page(
     mem: &PhysMem,
     enc: Encoding,

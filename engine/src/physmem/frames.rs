@@ -1,11 +1,13 @@
-//! Sparse frame contents (DECISIONS 3.10): a 4-level radix directory indexed by PFN, 10 bits per
+//! Sparse frame contents (design §3.10): a 4-level radix directory indexed by PFN, 10 bits per
 //! level over the 40-bit PFN space, so a lookup is four indexed loads and untouched memory
 //! costs nothing. Each frame is a uniform fill (poison `0xaa` or zero) until its first write,
 //! then a boxed `[u64; 512]` (little-endian words, so table entries read directly).
+//!
+//! `design §N` cites a section of `docs/design.md`.
 
 use crate::addr::{ENTRIES_PER_TABLE, MAX_PFN, PAGE_SIZE};
 
-/// `PAGE_POISON`: what a free page reads as (DECISIONS 3.10).
+/// `PAGE_POISON`: what a free page reads as (design §3.10).
 pub const POISON_BYTE: u8 = 0xaa;
 /// A poisoned 8-byte word.
 pub const POISON_WORD: u64 = u64::from_ne_bytes([POISON_BYTE; 8]);

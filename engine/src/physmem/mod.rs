@@ -1,5 +1,8 @@
-//! Simulated physical memory: the page pool with its allocator (§12.2) and the sparse frame
-//! contents (DECISIONS 3.10).
+//! Simulated physical memory: the page pool with its allocator (semantics §12.2) and the sparse
+//! frame contents (design §3.10).
+//!
+//! `semantics §N`, `design §N` and `contract §N` cite sections of `docs/semantics.md`,
+//! `docs/design.md` and `docs/contract.md`.
 
 pub(crate) mod frames;
 pub(crate) mod page_alloc;
@@ -15,7 +18,7 @@ pub use frames::{POISON_BYTE, POISON_WORD};
 pub enum FrameState {
     /// Not part of the machine: at or above 256 and outside every node span.
     Absent,
-    /// Below PFN 256: firmware, kernel image and the static boot tables (§12.1). Never
+    /// Below PFN 256: firmware, kernel image and the static boot tables (semantics §12.1). Never
     /// handed out, never freed.
     Reserved,
     /// In the pool and free.
@@ -61,8 +64,8 @@ impl PhysMem {
         pfn < FIRST_POOL_PFN || self.alloc.in_pool(pfn)
     }
 
-    /// Takes a frame by the §12.2 policy and sets its contents: zero with `__GFP_ZERO`,
-    /// otherwise left as the free page was (poison, DECISIONS 3.10).
+    /// Takes a frame by the semantics §12.2 policy and sets its contents: zero with `__GFP_ZERO`,
+    /// otherwise left as the free page was (poison, design §3.10).
     pub(crate) fn alloc(&mut self, node: Option<u32>, gfp: Gfp, zero: bool) -> Option<Pfn> {
         let pfn = self.alloc.alloc(node, gfp)?;
         if zero {

@@ -1,10 +1,12 @@
-//! The deterministic page allocator of §12.2 / DECISIONS 3.9 (a declared model policy, not the
-//! buddy allocator): free memory as extents, so the lowest free PFN inside a node ∩ zone range
+//! The deterministic page allocator of semantics §12.2 / design §3.9 (a declared model policy, not
+//! the buddy allocator): free memory as extents, so the lowest free PFN inside a node ∩ zone range
 //! is found in O(log n), with one tree descent per allocation or free in the common cases.
 //!
 //! Policy: node `n` = the request's node, or 0 for `NUMA_NO_NODE`; nodes tried `n, n+1, …`
 //! wrapping (only `n` with `__GFP_THISNODE`); inside a node the zones highest first
 //! (Normal, then DMA32; DMA32 only with `__GFP_DMA32`); inside a zone the lowest free PFN.
+//!
+//! `semantics §N` and `design §N` cite sections of `docs/semantics.md` and `docs/design.md`.
 
 use std::collections::BTreeMap;
 use std::ops::Bound::{Excluded, Unbounded};
@@ -106,7 +108,7 @@ impl PageAllocator {
         Some(pfn)
     }
 
-    /// Picks and takes a frame by the §12.2 policy. `node` must be a valid index.
+    /// Picks and takes a frame by the semantics §12.2 policy. `node` must be a valid index.
     pub(crate) fn alloc(&mut self, node: Option<u32>, gfp: Gfp) -> Option<u64> {
         let nnodes = self.pool.len();
         let first = node.unwrap_or(0) as usize;

@@ -1,11 +1,13 @@
-//! Free virtual-address space as a set of gaps, with an exact lowest-fit search (spec §4.3, R3, R4).
+//! Free virtual-address space as a set of gaps, with an exact lowest-fit search (semantics §4.3,
+//! R3, R4).
 //!
 //! # What it is for
 //!
-//! R3 places every VA at the *exact* lowest fit over all busy VAs, lazy ones included (spec §4.3;
-//! it equals the 4.x search with the cache test made non-strict, §4.4). Instead of walking busy
-//! areas the way 4.x does, the engine keeps their complement: the free gaps of `[0, 2^64)`. A gap
-//! may end at 2^64, but no area can (a range end is a `u64`), so the last gap always does.
+//! R3 places every VA at the *exact* lowest fit over all busy VAs, lazy ones included
+//! (semantics §4.3; it equals the 4.x search with the cache test made non-strict, §4.4). Instead of
+//! walking busy areas the way 4.x does, the engine keeps their complement: the free gaps of
+//! `[0, 2^64)`. A gap may end at 2^64, but no area can (a range end is a `u64`), so the last gap
+//! always does.
 //!
 //! # Design
 //!
@@ -30,17 +32,19 @@
 //! - [`FreeGaps::lowest_fit`]: O(log n) per *candidate*. The candidates are the gap holding
 //!   `vstart` and then, in address order, the gaps that start above it and are at least `size`
 //!   long (found through the per-child maxima). In each, the one address worth testing is
-//!   `ALIGN(max(gap start, vstart), align)` (§4.3); a candidate that is long enough but too
-//!   short once aligned is skipped and the next one looked up. With `align <= 4096` and
-//!   page-aligned gap boundaries (the normal case, spec §0) the first candidate above `vstart`
+//!   `ALIGN(max(gap start, vstart), align)` (semantics §4.3); a candidate that is long enough but
+//!   too short once aligned is skipped and the next one looked up. With `align <= 4096` and
+//!   page-aligned gap boundaries (the normal case, semantics §0) the first candidate above `vstart`
 //!   always fits, so the search is O(log n); larger alignments cost O(log n) per skipped gap.
 //!   The search never prunes with `size + align - 1`, the 5.2+ shortcut that misses exact
-//!   aligned fits (§4.5). It stops as soon as gap starts pass `vend - size`.
+//!   aligned fits (semantics §4.5). It stops as soon as gap starts pass `vend - size`.
 //! - [`FreeGaps::len`]: O(1); [`FreeGaps::iter`]: O(n) for all gaps.
 //!
 //! Capacity: 2^32 - 1 nodes (`u32` links), at least 2^34 gaps. A call that would need a node
 //! beyond that is refused with an error and changes nothing; it would take terabytes of nodes,
 //! so it never happens in practice.
+//!
+//! `semantics §N` cites a section of `docs/semantics.md`.
 
 use std::fmt;
 
@@ -406,8 +410,9 @@ impl FreeGaps {
     /// `[a, a + size)` free. `align` must be a power of two; `size` must be nonzero.
     ///
     /// The only address worth testing in a gap is `ALIGN(max(gap start, vstart), align)` (spec
-    /// §4.3's candidates); a gap is skipped only after that exact test, never on a length bound
-    /// that includes the alignment (§4.5). Wrap-around of `ALIGN` is "no fit" (R4 default).
+    /// semantics §4.3's candidates); a gap is skipped only after that exact test, never on a length
+    /// bound that includes the alignment (semantics §4.5). Wrap-around of `ALIGN` is "no fit"
+    /// (R4 default).
     pub fn lowest_fit(&self, size: u64, align: u64, vstart: u64, vend: u64) -> Option<u64> {
         self.search(size, align, vstart, vend, &mut Path::new())
             .map(|(a, _)| a)

@@ -1,5 +1,7 @@
 //! Tests of the free-gap tree: hand-worked cases, randomized differential runs against a
 //! linear lowest-fit oracle, and structural invariants after every op.
+//!
+//! `semantics §N` cites a section of `docs/semantics.md`.
 use super::*;
 
 const PAGE: u64 = 0x1000;
@@ -153,7 +155,7 @@ fn align_wrap_around_is_no_fit() {
         g.lowest_fit(PAGE, 1 << 63, 1 << 63, u64::MAX),
         Some(1 << 63)
     );
-    // Spec R4: from VMALLOC_START, 2^45 gives 0xffffe00000000000 and 2^46 wraps.
+    // Semantics R4: from VMALLOC_START, 2^45 gives 0xffffe00000000000 and 2^46 wraps.
     let (vs, ve) = (0xffff_c900_0000_0000, 0xffff_e8ff_ffff_ffff);
     assert_eq!(
         g.lowest_fit(2 * PAGE, 1 << 45, vs, ve),
@@ -327,7 +329,7 @@ impl SplitMix64 {
     }
 }
 
-/// The obviously-correct model: busy runs, sorted, disjoint and coalesced, and the spec §4.3
+/// The obviously-correct model: busy runs, sorted, disjoint and coalesced, and semantics §4.3's
 /// candidate scan (ALIGN(vstart), then ALIGN(run end) for each run ending at or above vstart).
 #[derive(Default)]
 struct Oracle {
@@ -600,7 +602,7 @@ fn differential_against_linear_oracle() {
 #[test]
 fn differential_dense_pages() {
     // One small window, page sizes and alignments up to 8 pages: many small holes, the
-    // shape where an alignment-aware pruning rule would go wrong (spec §4.5).
+    // shape where an alignment-aware pruning rule would go wrong (semantics §4.5).
     let mut rng = SplitMix64(42);
     let mut tree = FreeGaps::new();
     let mut model = Oracle::default();

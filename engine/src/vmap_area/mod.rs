@@ -1,5 +1,7 @@
-//! The VA allocator (§4): busy areas (live and lazily freed), exact lowest fit (R3, R4), the
-//! lazy list with `vmap_lazy_nr` (§5.4, I6) and the purge (R9).
+//! The VA allocator (semantics §4): busy areas (live and lazily freed), exact lowest fit (R3, R4),
+//! the lazy list with `vmap_lazy_nr` (semantics §5.4, I6) and the purge (R9).
+//!
+//! `semantics §N` and `contract §N` cite sections of `docs/semantics.md` and `docs/contract.md`.
 
 pub mod free_gaps;
 
@@ -38,7 +40,8 @@ pub(crate) struct VmapArea {
     pub(crate) end: u64,
     pub(crate) state: VaState,
     pub(crate) request: VaRequest,
-    /// Pages this area added to `lazy_nr` when it was lazily freed (guard included, §5.4).
+    /// Pages this area added to `lazy_nr` when it was lazily freed (guard included,
+    /// semantics §5.4).
     pub(crate) lazy_pages: u64,
 }
 
@@ -118,7 +121,7 @@ impl VmapAreas {
     }
 
     /// `free_vmap_area_noflush` without the threshold test: the area becomes lazy and adds
-    /// `pages` to `lazy_nr` (§5.4). The caller runs the threshold check.
+    /// `pages` to `lazy_nr` (semantics §5.4). The caller runs the threshold check.
     pub(crate) fn lazy_add(&mut self, id: u32, pages: u64) {
         if let Some(va) = self.slab.get_mut(id) {
             va.state = VaState::Lazy;

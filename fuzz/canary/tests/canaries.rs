@@ -1,4 +1,4 @@
-//! The oracle can fail (issue 4, DECISIONS 4.3): every planted fault of the engine is reported
+//! The oracle can fail (design §4.3): every planted fault of the engine is reported
 //! with the right finding kind within a stated number of generated inputs, at a fixed seed.
 //! The inputs are the campaign's own (the byte decoder fed by a seeded PRNG), so this also
 //! proves the generator reaches each fault's trigger. For the input that exposes a fault, the
@@ -8,6 +8,8 @@
 //!
 //! Measured with seed 1 (`cargo test -p vmfuzz-canary -- --nocapture` prints the counts): every
 //! fault is found within its first 10 inputs; the budget below leaves room for generator changes.
+//!
+//! `design §N` cites a section of `docs/design.md`.
 
 use vmfuzz::campaign::Rng;
 use vmfuzz::exec::RunOptions;

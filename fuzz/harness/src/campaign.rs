@@ -5,8 +5,10 @@
 //! ([`crate::behaviour`]: op kinds, outcomes, events, spec rules, state shapes) and spends its
 //! executions on fresh random inputs and on mutations of corpus entries (byte-level edits,
 //! splices, and structured edits through the decoder: duplicate, drop or swap ops). With
-//! `jobs = 1` and a run budget, a campaign repeats exactly from its seed (DECISIONS 4.4); the
+//! `jobs = 1` and a run budget, a campaign repeats exactly from its seed (design §4.4); the
 //! time budget only bounds it. The first finding stops every worker.
+//!
+//! `design §N` cites a section of `docs/design.md`.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -3,7 +3,9 @@
 //! how every fuzzing engine sees a bug. Targets stay thin: all logic lives here.
 //!
 //! A planted fault (canary) is chosen by the `VMFUZZ_PLANTED_BUG` environment variable, never
-//! by input bytes (DECISIONS 4.4), in builds with the `planted-bugs` feature.
+//! by input bytes (design §4.4), in builds with the `planted-bugs` feature.
+//!
+//! `design §N` cites a section of `docs/design.md`.
 
 use std::sync::OnceLock;
 
@@ -17,7 +19,7 @@ use crate::ops::{Fault, FaultKind, Input, Machine, Op, Paging, Prot, PteScenario
 use crate::subject::{Context, Kernel};
 use crate::text::{self, Expect, Trace};
 
-/// A fuzz input in vmfuzz's byte format (DECISIONS 4.1), as a fuzzing engine hands it over.
+/// A fuzz input in vmfuzz's byte format (design §4.1), as a fuzzing engine hands it over.
 ///
 /// `Arbitrary` takes every remaining byte, so a driver decodes exactly the bytes the engine
 /// saved, as `cargo vmfuzz replay ARTIFACT` does. Only `Debug` decodes, and prints the input

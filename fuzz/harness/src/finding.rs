@@ -1,8 +1,10 @@
 //! Findings: what the oracles report, in a form a person can act on.
+//!
+//! `contract §N` cites a section of `docs/contract.md`.
 
 use std::fmt;
 
-/// What kind of bug a finding shows.
+/// What kind of bug a finding shows (the kinds the README lists under "What is checked").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FindingKind {
     /// A frame, VA or metadata object that nothing owns (I5), at an op or at the end check.
@@ -13,7 +15,7 @@ pub enum FindingKind {
     WrongPlacement,
     /// A PTE, table entry, table page or data PFN that differs from the model (R7, I3, I4, I8, I9).
     WrongMapping,
-    /// Bytes read through a mapping differ (`__GFP_ZERO`, poison, writes; spec §3 of the contract).
+    /// Bytes read through a mapping differ (`__GFP_ZERO`, poison, writes; contract §3).
     WrongData,
     /// A failure (NULL, warning, BUG, residue) that differs from the model (R1, R3, R8, R10, R13).
     WrongFailureHandling,

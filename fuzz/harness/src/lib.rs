@@ -5,8 +5,8 @@
 //!
 //! - the **engine** (`vmalloc-engine`), the system under test: the kernel's allocation path
 //!   over simulated physical memory, writing real x86-64 page-table entries into frames;
-//! - the **reference model** (`vmalloc-reference`), written rule by rule from the spec with
-//!   plain data structures, sharing no code with the engine.
+//! - the **reference model** (`vmalloc-reference`), written rule by rule from `docs/semantics.md`
+//!   with plain data structures, sharing no code with the engine.
 //!
 //! The crate is organised the way wasmtime's fuzzing crate is: [`ops`] (the op language),
 //! [`codec`] (the invertible byte format, which is also the generator), [`text`] (the

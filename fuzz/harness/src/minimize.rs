@@ -1,8 +1,8 @@
-//! Structured shrinking of a failing input (`vmfuzz minimize`): drop ops (in halving chunks,
-//! then one by one), drop fault-plan entries, simplify the machine, and shrink op fields
-//! (sizes, alignments, offsets, gfp, protections, nodes, vmap lists), keeping each step only
-//! while the caller's predicate (usually "the same finding kind persists") still holds and the
-//! candidate stays inside the valid domain.
+//! Structured shrinking of a failing input (`cargo vmfuzz minimize`, README "Reading a finding"):
+//! drop ops (in halving chunks, then one by one), drop fault-plan entries, simplify the machine,
+//! and shrink op fields (sizes, alignments, offsets, gfp, protections, nodes, vmap lists), keeping
+//! each step only while the caller's predicate (usually "the same finding kind persists") still
+//! holds and the candidate stays inside the valid domain.
 
 use std::time::{Duration, Instant};
 

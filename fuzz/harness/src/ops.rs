@@ -7,9 +7,11 @@
 //! anything exists, and an op with no candidate at all is skipped, not the rest of the input.
 //!
 //! The domain of valid inputs (what the generator produces and what [`Input::validate`]
-//! accepts) follows DECISIONS.md 3.15–3.16: only the API's protections and gfp combinations,
+//! accepts) follows design §3.15–§3.16: only the API's protections and gfp combinations,
 //! mapping calls only inside the vmalloc and modules windows, `get_vm_area` sizes capped so a
 //! VA stays below 2^31 pages, and BUG-provoking ops only as an input's last op.
+//!
+//! `semantics §N` and `design §N` cite sections of `docs/semantics.md` and `docs/design.md`.
 
 use std::fmt;
 
@@ -17,7 +19,7 @@ use std::fmt;
 pub const MAX_OPS: usize = 200;
 /// Largest number of pages one `vmap` op may name.
 pub const MAX_VMAP_PAGES: usize = 64;
-/// `get_vm_area`-family sizes are below this (spec §12 "Outside the model": VAs of 2^31
+/// `get_vm_area`-family sizes are below this (semantics §12 "Outside the model": VAs of 2^31
 /// pages or more are excluded; one page is kept for the guard).
 pub const MAX_GET_VM_AREA_SIZE: u64 = (1 << 43) - 2 * 4096;
 /// Largest byte count of one `write`/`read` op.
@@ -28,7 +30,7 @@ pub const MAX_TOTALRAM_PAGES: u64 = 1 << 20;
 /// Largest `k` of a fault-plan entry.
 pub const MAX_FAULT_INDEX: u64 = 1 << 20;
 
-/// `GFP_KERNEL` in 4.19 (spec §10).
+/// `GFP_KERNEL` in 4.19 (semantics §10).
 pub const GFP_KERNEL: u64 = 0x6000c0;
 /// `__GFP_DMA` (never generated; listed for completeness).
 pub const GFP_DMA: u64 = 0x01;
@@ -44,7 +46,7 @@ pub const GFP_NOFAIL: u64 = 0x800;
 pub const GFP_ZERO: u64 = 0x8000;
 /// `__GFP_THISNODE`.
 pub const GFP_THISNODE: u64 = 0x40000;
-/// The optional gfp bits an op may add to `GFP_KERNEL` (DECISIONS 3.15).
+/// The optional gfp bits an op may add to `GFP_KERNEL` (design §3.15).
 pub const GFP_OPTIONAL: u64 =
     GFP_ZERO | GFP_NOWARN | GFP_DMA32 | GFP_THISNODE | GFP_HIGHMEM | GFP_NOFAIL;
 
@@ -71,7 +73,7 @@ pub enum Paging {
     FiveLevel,
 }
 
-/// The x86-64 PTE configuration scenarios of spec §8.3.
+/// The x86-64 PTE configuration scenarios of semantics §8.3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PteScenario {
     /// NX and PGE supported, no PTI, no SME (the default machine).
@@ -90,7 +92,7 @@ impl PteScenario {
     /// Every scenario, in order.
     pub const ALL: [PteScenario; 5] = [Self::A, Self::B, Self::C, Self::D, Self::E];
 
-    /// `(supported_pte_mask, default_kernel_pte_mask, sme_c_bit)` (spec §8.3 table).
+    /// `(supported_pte_mask, default_kernel_pte_mask, sme_c_bit)` (semantics §8.3 table).
     pub fn masks(self) -> (u64, u64, u64) {
         const GLOBAL: u64 = 1 << 8;
         const NX: u64 = 1 << 63;
@@ -113,7 +115,7 @@ pub struct NodeSpan {
     pub end_pfn: u64,
 }
 
-/// The five allocation kinds a fault plan can fail (DECISIONS 3.7).
+/// The five allocation kinds a fault plan can fail (design §3.7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FaultKind {
     /// The `vm_struct` kzalloc.
@@ -169,7 +171,7 @@ pub struct Fault {
     pub k: u64,
 }
 
-/// The simulated machine of one input (spec §12 model parameters, DECISIONS 3.17).
+/// The simulated machine of one input (semantics §12 model parameters, design §3.17).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Machine {
     /// Paging mode.
@@ -195,7 +197,7 @@ pub struct Machine {
 }
 
 impl Default for Machine {
-    /// The default machine of DECISIONS 3.17.
+    /// The default machine of design §3.17.
     fn default() -> Self {
         Machine {
             paging: Paging::FourLevel,
@@ -237,14 +239,14 @@ impl Machine {
             .sum()
     }
 
-    /// `lazy_max_pages()` = `fls(nr_cpus) * 8192` (spec §5.4).
+    /// `lazy_max_pages()` = `fls(nr_cpus) * 8192` (semantics §5.4).
     pub fn lazy_max_pages(&self) -> u64 {
         let fls = 32 - self.nr_cpus.leading_zeros() as u64;
         fls * 8192
     }
 
     /// The lowest canonical kernel-half address of the paging mode: where `__get_vm_area`
-    /// ranges may start (DECISIONS 3.16).
+    /// ranges may start (design §3.16).
     pub fn kernel_half(&self) -> u64 {
         match self.paging {
             Paging::FourLevel => 0xffff_8000_0000_0000,
@@ -283,7 +285,7 @@ impl Machine {
             }
             if n.end_pfn > 1 << 28 {
                 return Err(format!(
-                    "node {i} ends above PFN 2^28 (keeps totalram below 2^29 pages, spec §12)"
+                    "node {i} ends above PFN 2^28 (keeps totalram below 2^29 pages, semantics §12)"
                 ));
             }
             prev_end = n.end_pfn;
@@ -342,7 +344,7 @@ impl Machine {
     }
 }
 
-/// The vmalloc-family wrappers with fixed parameters (spec §2 table).
+/// The vmalloc-family wrappers with fixed parameters (semantics §2 table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum VmallocApi {
     /// `vmalloc(size)`.
@@ -383,7 +385,7 @@ impl VmallocApi {
     }
 }
 
-/// A protection as the 4.x API passes it (evaluated per machine, spec §8.3).
+/// A protection as the 4.x API passes it (evaluated per machine, semantics §8.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Prot {
     /// `PAGE_KERNEL`.
@@ -650,8 +652,7 @@ impl Op {
             }
             if gfp & GFP_DMA32 != 0 && gfp & GFP_HIGHMEM != 0 {
                 return Err(
-                    "__GFP_DMA32 with __GFP_HIGHMEM is an invalid zone pair (DECISIONS 3.15)"
-                        .into(),
+                    "__GFP_DMA32 with __GFP_HIGHMEM is an invalid zone pair (design §3.15)".into(),
                 );
             }
             Ok(())
@@ -666,7 +667,7 @@ impl Op {
             }
         };
         if self.may_bug() && !last {
-            return Err("a BUG-provoking op (non-power-of-two align, vunmap in interrupt) may only be the last op (DECISIONS 3.3)".into());
+            return Err("a BUG-provoking op (non-power-of-two align, vunmap in interrupt) may only be the last op (design §3.3)".into());
         }
         match self {
             Op::VmallocNode { node, .. } => node_ok(*node),
@@ -688,20 +689,20 @@ impl Op {
                 }
                 if !start.is_multiple_of(PAGE_SIZE) {
                     return Err(format!(
-                        "start {start:#x} is not page aligned (DECISIONS 3.16)"
+                        "start {start:#x} is not page aligned (design §3.16)"
                     ));
                 }
                 let (lo, hi) = (*start.min(end), *start.max(end));
                 if !machine.in_vmalloc_window(lo, hi) && !machine.in_modules_window(lo, hi) {
                     return Err(format!(
-                        "range {start:#x}-{end:#x} is not inside the vmalloc or modules window (mapping calls, DECISIONS 3.16)"
+                        "range {start:#x}-{end:#x} is not inside the vmalloc or modules window (mapping calls, design §3.16)"
                     ));
                 }
                 Ok(())
             }
             Op::GetVmArea { size, flags, range } => {
                 if *size > MAX_GET_VM_AREA_SIZE {
-                    return Err(format!("get_vm_area size {size:#x} above {MAX_GET_VM_AREA_SIZE:#x} (spec §12: VAs stay below 2^31 pages)"));
+                    return Err(format!("get_vm_area size {size:#x} above {MAX_GET_VM_AREA_SIZE:#x} (semantics §12: VAs stay below 2^31 pages)"));
                 }
                 if flags & !(VM_IOREMAP | VM_ALLOC | VM_MAP | VM_USERMAP | VM_NO_GUARD) != 0 {
                     return Err(format!(
@@ -711,7 +712,7 @@ impl Op {
                 if let Some((start, _)) = range {
                     if !start.is_multiple_of(PAGE_SIZE) {
                         return Err(format!(
-                            "start {start:#x} is not page aligned (DECISIONS 3.16)"
+                            "start {start:#x} is not page aligned (design §3.16)"
                         ));
                     }
                     let kernel_half = machine.kernel_half();
@@ -793,7 +794,7 @@ mod tests {
     use super::*;
 
     /// `__get_vm_area` ranges start in the canonical kernel half of the paging mode
-    /// (DECISIONS 3.16). A regression: the generator once produced LA57-style starts such as
+    /// (design §3.16). A regression: the generator once produced LA57-style starts such as
     /// 0xffe6... on four-level machines, where they are not canonical.
     #[test]
     fn get_vm_area_starts_in_the_kernel_half_of_the_paging_mode() {

@@ -9,10 +9,13 @@
 //! Conventions (docs/contract.md): addresses are `u64`, PFNs are `u64`, `None` node is
 //! `NUMA_NO_NODE`, gfp and VM flags are the 4.19 bit values, `caller` is an opaque token that
 //! `vmallocinfo` prints as `op<token>`.
+//!
+//! `semantics §N`, `design §N` and `contract §N` cite sections of `docs/semantics.md`,
+//! `docs/design.md` and `docs/contract.md`.
 
 use crate::ops::{Paging, Prot};
 
-/// The kernel cannot go on (DECISIONS 3.3, 3.15): the input ends here, on both sides.
+/// The kernel cannot go on (design §3.3, §3.15): the input ends here, on both sides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Fatal {
     /// A `BUG_ON` the API can reach.
@@ -90,7 +93,7 @@ pub enum Context {
     Interrupt,
 }
 
-/// An observable kernel message (contract §5, spec §11.1), or a TLB flush.
+/// An observable kernel message (contract §5, semantics §11.1), or a TLB flush.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Event {
     /// Warning 1: "vmalloc: allocation failure: %lu bytes" (the unaligned request).
@@ -175,7 +178,7 @@ impl std::fmt::Display for Event {
     }
 }
 
-/// How a live area's pages array is held (spec §6.1, R5).
+/// How a live area's pages array is held (semantics §6.1, R5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ArrayKind {
     /// No pages array (vmap, get_vm_area).
@@ -235,7 +238,7 @@ pub struct BusyArea {
     pub pages: Vec<u64>,
 }
 
-/// Counts of kmalloc'ed metadata objects (spec I5).
+/// Counts of kmalloc'ed metadata objects (semantics I5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct LiveObjects {
     /// Live `vm_struct`s.
@@ -279,7 +282,7 @@ pub enum FrameState {
 }
 
 /// Raw access to a subject's simulated physical memory, for the oracles that walk real page
-/// tables and check page ownership (DECISIONS 2).
+/// tables and check page ownership (design §2).
 pub trait RawMemory {
     /// Paging mode.
     fn paging(&self) -> Paging;
@@ -394,16 +397,16 @@ pub trait Kernel {
 /// What the reference model shows beyond [`StateView`]: the expected page tables, the
 /// orphaned pages and the I5 buckets. The oracles compare the subject's raw state with these.
 pub trait Reference: Kernel {
-    /// Every present leaf PTE the model expects: VA → exact entry (R7, spec §8.3).
+    /// Every present leaf PTE the model expects: VA → exact entry (R7, semantics §8.3).
     fn expected_ptes(&self) -> std::borrow::Cow<'_, std::collections::BTreeMap<u64, u64>>;
     /// Every page-table page the model expects (I8): (level, region base) → PFN.
     fn expected_tables(
         &self,
     ) -> std::collections::BTreeMap<crate::oracle::pagetable::TableKey, u64>;
-    /// Pages orphaned by `vunmap`/`free_vm_area` on vmalloc memory (I5, DECISIONS 3.5),
+    /// Pages orphaned by `vunmap`/`free_vm_area` on vmalloc memory (I5, design §3.5),
     /// including the data pages of orphaned nested arrays.
     fn orphaned_pages(&self) -> std::collections::BTreeSet<u64>;
-    /// Starts of live nested-array areas whose owner is gone (DECISIONS 3.5).
+    /// Starts of live nested-array areas whose owner is gone (design §3.5).
     fn orphaned_array_areas(&self) -> std::collections::BTreeSet<u64>;
     /// Starts of every live area that is some area's nested pages array (orphaned or not).
     fn array_areas(&self) -> std::collections::BTreeSet<u64>;

@@ -1,5 +1,5 @@
 //! The differential driver under bolero: a plain `cargo test` runs a pinned set of inputs
-//! (DECISIONS 4.4), and the same harness fuzzes under a bolero engine.
+//! (design §4.4), and the same harness fuzzes under a bolero engine.
 //!
 //! ```text
 //! cargo test -p vmfuzz --test bolero                        # ITERATIONS inputs from SEED
@@ -11,6 +11,8 @@
 //! `BOLERO_RANDOM_SEED`, read when `check!()` starts, fixes one. So each pinned seed gets its
 //! own `check!()` with random iterations switched off, named so that it replays no saved
 //! input. Under a fuzzing engine the first `check!()` runs the fuzzer and does not return.
+//!
+//! `design §N` cites a section of `docs/design.md`.
 
 use bolero::check;
 use vmfuzz::drivers::FuzzInput;

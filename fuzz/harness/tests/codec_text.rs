@@ -1,5 +1,7 @@
 //! Property and distribution tests of the fuzz byte format (`codec`) and the trace format
 //! (`text`). Run with `--nocapture` to see the acceptance fraction and the distribution.
+//!
+//! `design §N` cites a section of `docs/design.md`.
 
 use std::collections::BTreeMap;
 
@@ -104,7 +106,7 @@ fn random_bytes_decode_valid_and_round_trip() {
     );
     assert!(
         frac_nt >= 0.9,
-        "acceptance {frac_nt} below 90% (DECISIONS 4.8)"
+        "acceptance {frac_nt} below 90% (design §4.8)"
     );
 }
 

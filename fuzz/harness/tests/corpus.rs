@@ -1,6 +1,6 @@
 //! Replays every file under `corpus/` through the differential executor, one test per file, so
-//! a failure names the file. Every file there is read as a trace and nothing else (design
-//! §5.2): a mistyped header, a byte-order mark, an empty or binary file fails its own test,
+//! a failure names the file. Every file there is read as a trace and nothing else
+//! (`docs/design.md` §5.2): a mistyped header, a byte-order mark, an empty or binary file fails its own test,
 //! naming the file and the line, while the others still run; an entry that cannot be listed (a
 //! looping symlink, an unreadable folder) fails as a test of its own. Files that expect a
 //! planted fault run when the engine is built with its `planted-bugs` feature (as in `cargo

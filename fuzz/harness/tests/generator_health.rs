@@ -1,8 +1,10 @@
-//! Generator health (issue 4; STYLE.md "generators are tested too"): at a fixed seed, the
+//! Generator health (design §7, "generators are tested too"): at a fixed seed, the
 //! generator eventually reaches each behaviour a vmalloc fuzzer must exercise. Each target is
 //! a behaviour the executor derives from the model's results, events and state (see
 //! `vmfuzz::behaviour`), reached by running generated inputs engine-against-model, so a
 //! generator change that silently stops producing one of them fails here.
+//!
+//! `design §N` cites a section of `docs/design.md`.
 
 use std::collections::BTreeSet;
 

@@ -1,9 +1,11 @@
-//! Bad input never crashes anything (DEVELOPERS.md "Standards"): random bytes go through the
+//! Bad input never crashes anything (design §3.16): random bytes go through the
 //! `raw_bytes` driver, which calls the engine's public API with unvalidated arguments
 //! (wrapping and non-canonical addresses, any size, alignment, gfp and flag bits, nodes that
 //! do not exist, PFNs nobody owns, frees of anything) and the trace parser with arbitrary text.
 //! Run in the test profile, integer overflow panics too, so this also checks that the engine
 //! does its address arithmetic deliberately (checked or wrapping).
+//!
+//! `design §N` cites a section of `docs/design.md`.
 
 use vmfuzz::campaign::Rng;
 use vmfuzz::drivers::{raw_bytes, raw_calls};

@@ -1,6 +1,8 @@
 //! The invariant checker: it must catch each broken invariant (I1, I2, I3, I4, I5, I6, I8,
 //! I9), and it must hold after every op of long deterministic op sequences (which also
 //! check I7 in the default mode).
+//!
+//! `semantics §N` and `design §N` cite sections of `docs/semantics.md` and `docs/design.md`.
 
 use super::*;
 use crate::areas::{r3_lowest_fit, Area, AreaKind};
@@ -103,7 +105,7 @@ fn i8_catches_orphan_tables_and_module_window_pmds() {
     m.pool.take(0x100, true);
     m.tables.add_table(TableLevel::Pte, START, 0x100, 0);
     assert_eq!(violated(&m), "I8");
-    // A PMD table in the modules window (only PTE tables may be made there, 12.1).
+    // A PMD table in the modules window (only PTE tables may be made there, semantics §12.1).
     let mut m = model();
     m.pool.take(0x100, true);
     m.tables.add_table(TableLevel::Pmd, MODULES, 0x100, 0);
@@ -203,7 +205,7 @@ fn random_op(m: &mut Model, rng: &mut Rng, check_i7: bool) -> Result<(), Fatal> 
             }
         }
         5..=7 => {
-            // Only the start of a mapped live area is ever deferred (DECISIONS 3.11).
+            // Only the start of a mapped live area is ever deferred (design §3.11).
             let mapped: Vec<u64> = live
                 .iter()
                 .copied()
@@ -244,7 +246,7 @@ fn random_op(m: &mut Model, rng: &mut Rng, check_i7: bool) -> Result<(), Fatal> 
                 matches!(&a.state, AreaState::Live { info, .. } if info.flags.has(VmFlags::MAP))
             });
             let owned: Vec<u64> = m.caller_pages().into_iter().collect();
-            // Never free a caller page a live vmap may still map (DECISIONS 3.15).
+            // Never free a caller page a live vmap may still map (design §3.15).
             if !mapped {
                 if let Some(p) = rng.pick(&owned) {
                     m.free_page(p)?;
@@ -278,7 +280,7 @@ fn run(mut m: Model, seed: u64, ops: usize, check_i7: bool) {
         match random_op(&mut m, &mut rng, check_i7) {
             Ok(()) => {}
             Err(Fatal::ModelInvariant { rule, detail }) => panic!("op {i}: {rule}: {detail}"),
-            // A BUG or WouldHang ends the input (DECISIONS 3.3).
+            // A BUG or WouldHang ends the input (design §3.3).
             Err(_) => return,
         }
         if let Err(v) = m.check_invariants() {

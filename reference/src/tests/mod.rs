@@ -1,9 +1,11 @@
 //! Unit tests, one or more per rule (R1–R13) and per checkable invariant (I1, I2, I4–I9).
 //!
-//! Every expected number is derived in a comment from the spec (`shared/spec/vmalloc-4x.md`)
-//! on the DECISIONS 3.17 machine unless a test says otherwise: VMALLOC_START
+//! Every expected number is derived in a comment from `docs/semantics.md`, on the
+//! design §3.17 machine unless a test says otherwise: VMALLOC_START
 //! `0xffffc90000000000`, one node `[0, 0x40000)` (pool PFNs `0x100..0x40000`, all DMA32),
 //! 4 CPUs (lazy_max_pages 24576), PAGE_KERNEL `0x8000000000000163`.
+//!
+//! `semantics §N` and `design §N` cite sections of `docs/semantics.md` and `docs/design.md`.
 
 mod invariants;
 mod numa;
@@ -19,15 +21,15 @@ use crate::{Event, FaultKind, FaultPlan, MachineConfig, Model, NodeSpan};
 
 /// PAGE_SIZE.
 pub(super) const P: u64 = 4096;
-/// VMALLOC_START of the default machine (§8.1).
+/// VMALLOC_START of the default machine (semantics §8.1).
 pub(super) const START: u64 = 0xffff_c900_0000_0000;
-/// VMALLOC_END as passed (§8.1: last byte, used as the exclusive vend).
+/// VMALLOC_END as passed (semantics §8.1: last byte, used as the exclusive vend).
 pub(super) const END: u64 = 0xffff_e8ff_ffff_ffff;
-/// MODULES_VADDR without KASLR (§8.1).
+/// MODULES_VADDR without KASLR (semantics §8.1).
 pub(super) const MODULES: u64 = 0xffff_ffff_a000_0000;
-/// PAGE_KERNEL in scenario A (§8.3).
+/// PAGE_KERNEL in scenario A (semantics §8.3).
 pub(super) const PK: u64 = 0x8000_0000_0000_0163;
-/// PAGE_KERNEL_EXEC in scenario A (§8.3).
+/// PAGE_KERNEL_EXEC in scenario A (semantics §8.3).
 pub(super) const PKX: u64 = 0x163;
 
 /// The default machine.

@@ -1,4 +1,6 @@
-//! Multi-node and DMA32 placement by the 12.2 policy, seen through the API.
+//! Multi-node and DMA32 placement by the semantics §12.2 policy, seen through the API.
+//!
+//! `semantics §N` cites a section of `docs/semantics.md`.
 
 use super::*;
 use crate::{Fatal, Gfp, Prot, VmFlags};
@@ -32,7 +34,7 @@ fn numa_normal_first_dma32_only_for_vmalloc_32() {
         m.table_pages().values().copied().collect::<Vec<_>>(),
         vec![0x10_0001, 0x10_0002, 0x10_0003]
     );
-    // vmalloc_32: GFP_DMA32 → ZONE_DMA32 only → 0xfff00 (< 2^20, §8.4).
+    // vmalloc_32: GFP_DMA32 → ZONE_DMA32 only → 0xfff00 (< 2^20, semantics §8.4).
     let b = m.vmalloc_32(P, 1).unwrap().unwrap();
     assert_eq!(m.vmalloc_to_page(b), Some(0xfff00));
     // vmalloc_32_user: DMA32 and zeroed, VM_USERMAP.
@@ -78,7 +80,7 @@ fn numa_fallback_thisnode_and_vmallocinfo_counts() {
             total: 0x2000
         }]
     );
-    // With NUMA_NO_NODE, THISNODE applies to node 0 (§10).
+    // With NUMA_NO_NODE, THISNODE applies to node 0 (semantics §10).
     let got = m.vmalloc_node_range(P, 1, START, END, gfp, Prot::Kernel, VmFlags::NONE, None, 1);
     assert!(got.unwrap().is_some());
     // A node index outside the machine is a typed caller bug.

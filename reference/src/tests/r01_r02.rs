@@ -1,4 +1,6 @@
 //! R1 (size gate) and R2 (reservation size, guard page).
+//!
+//! `semantics §N` and `contract §N` cite sections of `docs/semantics.md` and `docs/contract.md`.
 
 use super::*;
 use crate::{BugKind, Fatal, Gfp, Prot, VmFlags};
@@ -6,13 +8,13 @@ use crate::{BugKind, Fatal, Gfp, Prot, VmFlags};
 #[test]
 fn r1_size_zero_fails_with_warning_1_and_nothing_else() {
     let mut m = model();
-    // §3.1: vmalloc(0) goes through the fail label: S = PAGE_ALIGN(0) = 0 → NULL, warning 1
-    // with the unaligned request (0). R1: nothing changes, so no attempt is counted.
+    // semantics §3.1: vmalloc(0) goes through the fail label: S = PAGE_ALIGN(0) = 0 → NULL,
+    // warning 1 with the unaligned request (0). R1: nothing changes, so no attempt is counted.
     assert_eq!(m.vmalloc(0, 1), Ok(None));
     assert_eq!(events(&mut m), vec![Event::AllocFailure { bytes: 0 }]);
     assert_eq!(m.fault_attempts(), [0; 5]);
     assert!(m.busy_areas().is_empty());
-    // NOWARN suppresses warning 1 (§3.1 "suppressed by __GFP_NOWARN").
+    // NOWARN suppresses warning 1 (semantics §3.1 "suppressed by __GFP_NOWARN").
     assert_eq!(
         m.__vmalloc(0, Gfp::KERNEL | Gfp::NOWARN, Prot::Kernel, 1),
         Ok(None)
@@ -23,7 +25,7 @@ fn r1_size_zero_fails_with_warning_1_and_nothing_else() {
 #[test]
 fn r1_sizes_that_wrap_in_page_align_fail() {
     let mut m = model();
-    // §0: PAGE_ALIGN(u64::MAX) wraps to 0 → R1 failure, warning 1 with u64::MAX.
+    // semantics §0: PAGE_ALIGN(u64::MAX) wraps to 0 → R1 failure, warning 1 with u64::MAX.
     assert_eq!(m.vmalloc(u64::MAX, 1), Ok(None));
     // PAGE_ALIGN(2^64 − 4096) = 2^64 − 4096 → 2^52 − 1 pages > 261,888 → R1 failure.
     assert_eq!(m.vmalloc(u64::MAX - 4095, 1), Ok(None));
@@ -96,7 +98,7 @@ fn r2_guard_page_is_the_last_page_and_unmapped() {
 fn r2_no_guard_fits_an_exact_range() {
     let mut m = model();
     let w = START + 0x10_0000;
-    // KASAN-shadow style (§2): range size = request size. With VM_NO_GUARD the VA is 1
+    // KASAN-shadow style (semantics §2): range size = request size. With VM_NO_GUARD the VA is 1
     // page and [w, w + 0x1000) fits vend = w + 0x1000 exactly.
     let got = m.vmalloc_node_range(
         P,
@@ -138,8 +140,8 @@ fn r2_no_guard_fits_an_exact_range() {
 #[test]
 fn r2_guard_add_wrapping_to_zero_is_a_bug_after_the_vm_struct() {
     let mut m = model();
-    // §3.2: a size in (2^64 − 8192, 2^64 − 4096] page-aligns to 2^64 − 4096; the guard add
-    // wraps to 0 and alloc_vmap_area hits BUG_ON(!size), after the VmStruct attempt.
+    // semantics §3.2: a size in (2^64 − 8192, 2^64 − 4096] page-aligns to 2^64 − 4096; the guard
+    // add wraps to 0 and alloc_vmap_area hits BUG_ON(!size), after the VmStruct attempt.
     let size = u64::MAX - 4096 - 100;
     let got = m.__get_vm_area(size, VmFlags::NONE, START, u64::MAX, 1);
     assert_eq!(got, Err(Fatal::Bug(BugKind::ZeroSizeVa)));

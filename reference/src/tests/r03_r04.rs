@@ -1,4 +1,6 @@
 //! R3 (lowest fit, purge and retry) and R4 (alignment, VM_IOREMAP, ALIGN wrap).
+//!
+//! `semantics §N` and `design §N` cite sections of `docs/semantics.md` and `docs/design.md`.
 
 use super::*;
 use crate::{AreaState, BugKind, Context, Fatal, Gfp, Prot, Request, VmFlags};
@@ -33,7 +35,7 @@ fn r3_lowest_fit_uses_exact_holes_and_skips_lazy_vas() {
     let b = m.vmalloc(P, 1).unwrap().unwrap();
     let c = m.vmalloc(P, 1).unwrap().unwrap();
     assert_eq!((a, b, c), (s, s + 2 * P, s + 4 * P));
-    // Data pages (12.2, R13 order): a → 0x100, then a's tables 0x101–0x103; b → 0x104;
+    // Data pages (semantics §12.2, R13 order): a → 0x100, then a's tables 0x101–0x103; b → 0x104;
     // c → 0x105.
     assert_eq!(m.vmalloc_to_page(b), Some(0x104));
     // vfree(b): lazily pending, still busy (R9 step 2), so R3 must skip it: the next
@@ -130,7 +132,7 @@ fn r3_vstart_above_vend_is_no_fit_not_a_bug() {
     let mut m = model();
     let x = m.vmalloc(P, 1).unwrap().unwrap();
     m.vfree(x, Context::Process).unwrap();
-    // DECISIONS 3.3: vstart > vend is "no fit": purge (flushes x's VA), retry, warnings.
+    // design §3.3: vstart > vend is "no fit": purge (flushes x's VA), retry, warnings.
     assert_eq!(range(&mut m, P, 1, START + 0x10000, START), Ok(None));
     assert_eq!(
         events(&mut m),
@@ -220,7 +222,7 @@ fn r4_align_2_pow_46_from_vmalloc_start_wraps_to_no_fit() {
 #[test]
 fn r4_non_power_of_two_align_is_a_bug_after_the_vm_struct_attempt() {
     let mut m = model();
-    // DECISIONS 3.3: BUG inside alloc_vmap_area, i.e. after R13 step 1 (counted).
+    // design §3.3: BUG inside alloc_vmap_area, i.e. after R13 step 1 (counted).
     assert_eq!(
         range(&mut m, P, 3, START, END),
         Err(Fatal::Bug(BugKind::AlignNotPowerOfTwo))

@@ -1,4 +1,7 @@
-//! R5 (pages array), R6 (data pages), R7 (mapping, tables, §8.3 encodings).
+//! R5 (pages array), R6 (data pages), R7 (mapping, tables, semantics §8.3 encodings).
+//!
+//! `semantics §N`, `design §N` and `contract §N` cite sections of `docs/semantics.md`,
+//! `docs/design.md` and `docs/contract.md`.
 
 use super::*;
 use crate::{ArrayKind, Context, Gfp, MachineConfig, Paging, Prot, TableLevel, VmFlags};
@@ -10,7 +13,7 @@ fn tables(list: &[(TableLevel, u64, u64)]) -> std::collections::BTreeMap<(TableL
 #[test]
 fn r7_first_vmalloc_takes_data_page_before_tables() {
     let mut m = model();
-    // R2: VA [START, START+0x2000); 12.2: first data page = lowest pool PFN 0x100; R13:
+    // R2: VA [START, START+0x2000); semantics §12.2: first data page = lowest pool PFN 0x100; R13:
     // data pages (step 5) come before table pages (step 6), so the PUD/PMD/PTE tables get
     // 0x101, 0x102, 0x103. START is aligned to 512 GiB, 1 GiB and 2 MiB, so it is the
     // region base at every level.
@@ -52,7 +55,7 @@ fn r6_pages_in_index_order_then_tables() {
         m.table_pages().values().copied().collect::<Vec<_>>(),
         vec![0x103, 0x104, 0x105]
     );
-    // vzalloc pages read zero (DECISIONS 3.10): next VA START + 0x4000, page 0x106.
+    // vzalloc pages read zero (design §3.10): next VA START + 0x4000, page 0x106.
     let z = m.vzalloc(P, 2).unwrap().unwrap();
     assert_eq!((z, m.vmalloc_to_page(z)), (START + 0x4000, Some(0x106)));
     assert_eq!(m.page_bytes(0x106), Some(vec![0; 4096]));
@@ -131,8 +134,8 @@ fn r5_nested_array_va_may_land_in_a_lower_hole() {
     m.vmalloc(P, 1).unwrap().unwrap();
     m.vfree(a, Context::Process).unwrap();
     m.vm_unmap_aliases();
-    // Outer 514-page VA: s overlaps b → s + 0x5000. Nested 3-page VA: s fits exactly (§6.1
-    // step 5: the array's VA is placed by R3 like any other).
+    // Outer 514-page VA: s overlaps b → s + 0x5000. Nested 3-page VA: s fits exactly
+    // (semantics §6.1 step 5: the array's VA is placed by R3 like any other).
     let va = m.vmalloc(513 * P, 1).unwrap().unwrap();
     assert_eq!(va, s + 0x5000);
     assert_eq!(
@@ -221,9 +224,9 @@ fn r7_guard_region_gets_no_table_and_boundaries_get_new_tables() {
 #[test]
 fn r7_module_alloc_only_creates_pte_tables() {
     let mut m = model();
-    // module_alloc: range [MODULES_VADDR, MODULES_END), align 4096, PAGE_KERNEL_EXEC. 12.1:
-    // PGD 511 → PUD (PFN 2) and PUD 510 → PMD (PFN 3) are static, so only the PTE table for
-    // [MODULES, MODULES + 2 MiB) is allocated: data 0x100, table 0x101.
+    // module_alloc: range [MODULES_VADDR, MODULES_END), align 4096, PAGE_KERNEL_EXEC.
+    // semantics §12.1: PGD 511 → PUD (PFN 2) and PUD 510 → PMD (PFN 3) are static, so only the PTE
+    // table for [MODULES, MODULES + 2 MiB) is allocated: data 0x100, table 0x101.
     let va = m.module_alloc(P, 3).unwrap().unwrap();
     assert_eq!(va, MODULES);
     assert_eq!(m.ptes()[&MODULES], (0x100 << 12) | PKX);
@@ -249,7 +252,8 @@ fn r7_module_alloc_only_creates_pte_tables() {
 
 #[test]
 fn r7_module_load_offset_moves_the_search_start() {
-    // KASLR: module_load_offset = 3 pages → search from MODULES + 0x3000 (§12 parameters).
+    // KASLR: module_load_offset = 3 pages → search from MODULES + 0x3000
+    // (semantics §12 parameters).
     let mut m = model_with(|c| c.module_load_offset = 0x3000);
     assert_eq!(m.module_alloc(P, 1), Ok(Some(MODULES + 0x3000)));
 }
@@ -282,7 +286,7 @@ fn r7_la57_table_counts() {
     check(&m);
 }
 
-/// §8.3's five machines: (supported_pte_mask, default_kernel_pte_mask, sme_c_bit).
+/// semantics §8.3's five machines: (supported_pte_mask, default_kernel_pte_mask, sme_c_bit).
 const SCENARIOS: [(char, u64, u64, u64); 5] = [
     ('A', u64::MAX, u64::MAX, 0),
     ('B', u64::MAX, 0xffff_ffff_ffff_feff, 0),
@@ -293,7 +297,7 @@ const SCENARIOS: [(char, u64, u64, u64); 5] = [
 
 #[test]
 fn r7_scenarios_a_to_e_leaf_and_table_entry_values() {
-    // §8.3 table, computed from the v4.19 definitions: data pfn 0x12345, a new table at
+    // semantics §8.3 table, computed from the v4.19 definitions: data pfn 0x12345, a new table at
     // physical 0x2000000 (pfn 0x2000). Machine: node 0 = [0x2000, 0x2010) (tables:
     // NUMA_NO_NODE → node 0 → 0x2000 first), node 1 = [0x12345, 0x12346) (the data page,
     // asked on node 1). Leaf = (pfn << 12) | ((raw | c) & default_mask & supported_mask).
@@ -394,7 +398,7 @@ fn r7_scenarios_a_to_e_leaf_and_table_entry_values() {
 
 #[test]
 fn r7_sme_boot_entries_carry_the_c_bit() {
-    // 12.1: under SME every static entry also carries the C-bit: PUD 510's = 0x3063 | c.
+    // semantics §12.1: under SME every static entry also carries the C-bit: PUD 510's = 0x3063 | c.
     let m = model_with(|c| c.sme_c_bit = 1 << 47);
     let e = m.table_entries();
     assert_eq!(

@@ -1,5 +1,7 @@
 //! R8 failure residue for every fault kind, NOFAIL, WouldHang, and threshold purges on the
 //! failure path.
+//!
+//! `semantics §N` and `design §N` cite sections of `docs/semantics.md` and `docs/design.md`.
 
 use super::*;
 use crate::{AreaState, Context, Fatal, Gfp, Prot, TableLevel, VmFlags};
@@ -34,7 +36,7 @@ fn r8_vmap_area_failure_frees_the_vm_struct_only() {
 #[test]
 fn r8_pages_array_failure_leaves_the_lazy_va_and_no_warning() {
     let mut m = model_failing(&[(FaultKind::PagesArray, 1)]);
-    // R13 step 4 (kmalloc of 8 bytes): §6.1 step 6 → R9 steps 1–2 (the VA becomes lazy,
+    // R13 step 4 (kmalloc of 8 bytes): semantics §6.1 step 6 → R9 steps 1–2 (the VA becomes lazy,
     // 2 pages with the guard), then the vm_struct goes. No warning in 4.x (P3).
     assert_eq!(m.vmalloc(P, 1), Ok(None));
     assert_eq!(events(&mut m), vec![]);
@@ -285,7 +287,7 @@ fn r8_outer_threshold_purge_leaves_the_nested_va_pending_alone() {
 #[test]
 fn r13_nofail_requests_are_not_counted_and_never_injected() {
     // Every first attempt is planned to fail, but NOFAIL requests are skipped by the
-    // injectors and not counted (DECISIONS 3.7): the vmalloc succeeds; only its 3 table
+    // injectors and not counted (design §3.7): the vmalloc succeeds; only its 3 table
     // pages (GFP_KERNEL, whatever the caller's gfp) are counted.
     let plan = [
         (FaultKind::VmStruct, 1),

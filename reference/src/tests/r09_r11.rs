@@ -1,5 +1,8 @@
 //! R9 (free steps, lazy threshold, purge), R10 (free lookup), R11 (vunmap), deferred vfree,
 //! free_vm_area, vmap.
+//!
+//! `semantics §N`, `design §N` and `contract §N` cite sections of `docs/semantics.md`,
+//! `docs/design.md` and `docs/contract.md`.
 
 use super::*;
 use crate::{AreaState, ArrayKind, BugKind, Context, Fatal, Gfp, LiveObjects, Prot, VmFlags};
@@ -40,7 +43,7 @@ fn r9_vfree_clears_ptes_queues_the_va_and_frees_pages() {
 
 #[test]
 fn r9_lazy_threshold_is_strict_and_counts_the_guard() {
-    // 1 CPU: lazy_max_pages = 8192 (§5.4).
+    // 1 CPU: lazy_max_pages = 8192 (semantics §5.4).
     let mut m = model_with(|c| c.nr_cpus = 1);
     assert_eq!(m.lazy_max_pages(), 8192);
     // 8191 pages + guard = 8192 pending: not > 8192, no purge.
@@ -114,7 +117,7 @@ fn r10_double_free_before_and_after_purge_warns_5() {
     m.take_events();
     m.vfree(a, Context::Process).unwrap();
     assert_eq!(events(&mut m), vec![Event::NonexistentArea { addr: a }]);
-    // ABA (§5.3): once the VA is reused, the stale pointer frees the new allocation.
+    // ABA (semantics §5.3): once the VA is reused, the stale pointer frees the new allocation.
     let again = m.vmalloc(P, 2).unwrap().unwrap();
     assert_eq!(again, a);
     m.vfree(a, Context::Process).unwrap();
@@ -197,7 +200,7 @@ fn r11_free_vm_area() {
     );
     let mut m = model();
     let a = m.vmalloc(P, 1).unwrap().unwrap();
-    // On vmalloc memory it orphans exactly like vunmap (DECISIONS 3.5).
+    // On vmalloc memory it orphans exactly like vunmap (design §3.5).
     m.free_vm_area(a).unwrap();
     assert_eq!((m.orphaned_pages().len(), m.orphaned_arrays()), (1, 1));
     // A get_vm_area area has nothing to orphan.
@@ -213,7 +216,7 @@ fn deferred_vfree_is_lifo_and_clobbers_the_first_8_bytes() {
     let mut m = model();
     let a = m.vmalloc(P, 1).unwrap().unwrap();
     let b = m.vmalloc(P, 1).unwrap().unwrap();
-    // §5.1 / contract §10: a's first 8 bytes get the previous head (0), b's get a.
+    // semantics §5.1 / contract §10: a's first 8 bytes get the previous head (0), b's get a.
     m.vfree(a, Context::Interrupt).unwrap();
     m.vfree_atomic(b).unwrap();
     assert_eq!(m.read(a, 8).unwrap(), 0u64.to_le_bytes().to_vec());

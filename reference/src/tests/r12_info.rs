@@ -1,4 +1,7 @@
-//! R12 queries, /proc/vmallocinfo (§11.4, contract §7), data access through the PTEs.
+//! R12 queries, /proc/vmallocinfo (semantics §11.4, contract §7), data access through the PTEs.
+//!
+//! `semantics §N`, `design §N` and `contract §N` cite sections of `docs/semantics.md`,
+//! `docs/design.md` and `docs/contract.md`.
 
 use super::*;
 use crate::{AccessError, Context, Gfp, Prot, VmFlags};
@@ -7,7 +10,7 @@ use crate::{AccessError, Context, Gfp, Prot, VmFlags};
 fn r12_find_vm_area_is_a_range_lookup_of_live_areas() {
     let mut m = model();
     let a = m.vmalloc(P, 1).unwrap().unwrap();
-    // Any address of the VA, guard page included, finds the area (§2, 3.11+).
+    // Any address of the VA, guard page included, finds the area (semantics §2, 3.11+).
     assert_eq!(m.find_vm_area(a + P + 5).map(|i| i.addr), Some(a));
     assert_eq!(m.find_vm_area(a + 2 * P), None);
     // A lazily freed area gives None.
@@ -21,7 +24,7 @@ fn r12_vmalloc_to_page_only_for_mapped_pages() {
     let a = m.vmalloc(P, 1).unwrap().unwrap();
     assert_eq!(m.vmalloc_to_page(a + 123), Some(0x100));
     assert_eq!(m.vmalloc_to_pfn(a), Some(0x100));
-    // Guard page, never-mapped page, lazily freed area: None (DECISIONS 3.14).
+    // Guard page, never-mapped page, lazily freed area: None (design §3.14).
     assert_eq!(m.vmalloc_to_page(a + P), None);
     assert_eq!(m.vmalloc_to_page(a + 100 * P), None);
     m.vfree(a, Context::Process).unwrap();

@@ -2,6 +2,8 @@
 //! payload, with a raw escape that can express every valid value. Decoders map any payload
 //! into the domain of [`Op::validate`](crate::ops::Op::validate); encoders pick the first
 //! bucket that reproduces the value exactly.
+//!
+//! `design §N` cites a section of `docs/design.md`.
 
 use super::io::{bucket, Reader, Writer};
 use crate::ops::{
@@ -130,7 +132,7 @@ fn sub_window(ws: u64, we: u64, k: u64, len: u64) -> (u64, u64) {
     (start.min(we), end.max(start.min(we)))
 }
 
-/// An inverted sub-window of the vmalloc window: `start > end` ("no fit", DECISIONS 3.3).
+/// An inverted sub-window of the vmalloc window: `start > end` ("no fit", design §3.3).
 fn inverted(m: &Machine, k: u64, len: u64) -> (u64, u64) {
     let (ws, we) = (m.vmalloc_start, m.vmalloc_end);
     let top = ws + we.saturating_sub(ws) / PAGE_SIZE * PAGE_SIZE;
@@ -188,7 +190,7 @@ pub(super) fn put_mapping_range(w: &mut Writer, m: &Machine, (start, end): (u64,
 }
 
 /// `__get_vm_area` ranges: the full vmalloc window; a vmalloc sub-window; a modules
-/// sub-window; `[2^64 - n pages, u64::MAX]` with n in 1..=64 (wrap-around, DECISIONS 3.16);
+/// sub-window; `[2^64 - n pages, u64::MAX]` with n in 1..=64 (wrap-around, design §3.16);
 /// an inverted vmalloc sub-window; raw (start page aligned in the kernel half, any end).
 const GET_RANGE: [u8; 6] = [0, 80, 130, 160, 210, 230];
 

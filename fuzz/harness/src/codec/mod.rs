@@ -1,4 +1,4 @@
-//! The fuzz-input byte format, which is also the generator (DECISIONS 4.1).
+//! The fuzz-input byte format, which is also the generator (design §4.1).
 //!
 //! [`decode`] is total: every byte string decodes to an [`Input`] that passes
 //! [`Input::validate`]. [`encode`] is its inverse on valid inputs: `decode(encode(x)) == x`,
@@ -31,7 +31,7 @@
 //! 2. **Fault plan** `u8`: `0..=191` none; `192..=254` `1 + sel % 3` entries of
 //!    `(kind u8 % 5, k = 1 + u8 % 32)`; `255` raw: `count u8` (≤ 16), then
 //!    `(kind u8, k u32)` per entry.
-//! 3. **Swarm** (STYLE.md "Swarm testing"): `mask u32` (bit i enables op kind i of
+//! 3. **Swarm** (design §7, "Swarm testing"): `mask u32` (bit i enables op kind i of
 //!    [`KINDS`]; with no allocating kind, `vmalloc` is enabled) and `weights u64` (2 bits per
 //!    kind: the base weight is multiplied by 1, 2, 4 or 8). The encoder writes all-enabled,
 //!    base weights (`0xffffffff`, `0`).
@@ -52,7 +52,7 @@
 //!      inverted vmalloc sub-window (`start > end`); `248..=255` raw `(start u64, end u64)`.
 //!    - `__get_vm_area` range: `0..=79` the vmalloc window; `80..=129` vmalloc sub-window;
 //!      `130..=159` modules sub-window; `160..=209` `[2^64 − (1 + u8 % 64) pages, u64::MAX]`
-//!      (DECISIONS 3.16's wrap-around tests); `210..=229` inverted; `230..=255` raw.
+//!      (design §3.16's wrap-around tests); `210..=229` inverted; `230..=255` raw.
 //!    - gfp `u8`: bits 0 ZERO, 1 NOWARN, 2 DMA32, 3 THISNODE, 4 HIGHMEM; bits 7..5 = `011`
 //!      NOFAIL; with both DMA32 and HIGHMEM set, bit 7 keeps DMA32, else HIGHMEM.
 //!    - prot `u8 % 5`; flags `u8` masked to the op's allowed bits (`vmap` adds `VM_MAP`);
@@ -70,6 +70,8 @@
 //! BUG-provoking ops ([`Op::may_bug`]) survive only as the last op: an earlier one is
 //! neutralised after decoding (align to the next power of two, or 1; vunmap to process
 //! context). A valid input never has one earlier, so the round trip holds.
+//!
+//! `design §N` cites a section of `docs/design.md`.
 
 mod fields;
 mod io;
@@ -378,7 +380,7 @@ fn encode_op(w: &mut Writer, m: &Machine, op: &Op) {
     }
 }
 
-/// Make every op but the last one BUG-free (DECISIONS 3.3: a BUG ends the input, so only the
+/// Make every op but the last one BUG-free (design §3.3: a BUG ends the input, so only the
 /// last op may provoke one).
 fn neutralise(ops: &mut [Op]) {
     let n = ops.len().saturating_sub(1);

@@ -1,5 +1,7 @@
 //! State checks: a subject's own invariants (I1, I2, I6 and the metadata counts), and the
 //! comparison of two state views with a finding kind chosen by what differs.
+//!
+//! `semantics §N` cites a section of `docs/semantics.md`.
 
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -202,7 +204,10 @@ pub(super) fn compare_states(
         if a.pages != b.pages {
             return Some((
                 FindingKind::WrongMapping,
-                format!("area {:#x}: different data pages (R6, spec §12.2)", a.start),
+                format!(
+                    "area {:#x}: different data pages (R6, semantics §12.2)",
+                    a.start
+                ),
                 area_line(a),
                 area_line(b),
             ));
@@ -234,7 +239,7 @@ pub(super) fn compare_states(
     if m.deferred != s.deferred {
         return Some((
             FindingKind::Divergence,
-            "the deferred-free list differs (spec §5.1)".into(),
+            "the deferred-free list differs (semantics §5.1)".into(),
             format!("{:x?}", m.deferred),
             format!("{:x?}", s.deferred),
         ));

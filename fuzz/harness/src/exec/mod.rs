@@ -17,6 +17,8 @@
 //!
 //! Queries (`find_vm_area`, `vmalloc_to_pfn`, `is_vmalloc_addr`, `vmallocinfo`, reads) take
 //! `&self` on both sides, so only their results and events are compared.
+//!
+//! `semantics §N` and `design §N` cite sections of `docs/semantics.md` and `docs/design.md`.
 
 pub mod call;
 mod compare;
@@ -48,14 +50,14 @@ pub struct RunOptions {
     pub crosscheck_limit: usize,
     /// Run the end-of-input cleanup and leak check.
     pub end_check: bool,
-    /// The engine's planted fault to switch on (`planted-bugs` builds only; DECISIONS 4.3).
+    /// The engine's planted fault to switch on (`planted-bugs` builds only; design §4.3).
     pub planted: Option<String>,
     /// When the whole-state raw checks (full page-table walk, cross-check sample, ownership)
     /// run.
     pub full_checks: FullChecks,
 }
 
-/// When the raw checks look at the whole state rather than what the op touched (DECISIONS 4.5).
+/// When the raw checks look at the whole state rather than what the op touched (design §4.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FullChecks {
     /// After every op: a finding is reported at the op that caused it. Replay, `explain`,
@@ -687,7 +689,7 @@ impl<S: Kernel, M: Reference> Runner<'_, S, M> {
             kind,
             index,
             what,
-            "the warnings and TLB flushes differ (spec §11.1)",
+            "the warnings and TLB flushes differ (semantics §11.1)",
             show(m),
             show(s),
         )
@@ -718,7 +720,7 @@ impl<S: Kernel, M: Reference> Runner<'_, S, M> {
         out
     }
 
-    /// DECISIONS 3.5: free everything the caller holds, give back its pages, run the deferred
+    /// design §3.5: free everything the caller holds, give back its pages, run the deferred
     /// list, purge; then only table pages, orphaned pages and orphaned arrays may remain.
     fn end_of_input(&mut self, first_index: usize) -> Result<(), Box<Finding>> {
         let cleanup = self.tracker.cleanup();

@@ -1,7 +1,7 @@
 //! What the caller holds while an input runs, and how an op's slots become a concrete call.
 //!
-//! Slots resolve as `slot % candidates` (never an early return: STYLE.md). An op with no
-//! candidate, or one whose target the generator must never produce (DECISIONS 3.15: a bad or
+//! Slots resolve as `slot % candidates` (never an early return: design §7). An op with no
+//! candidate, or one whose target the generator must never produce (design §3.15: a bad or
 //! interior free inside a nested pages-array area, anything touching an area queued for
 //! deferred free, `__free_page` of a page a live vmap still maps, writes through a read-only
 //! mapping), is skipped.
@@ -11,6 +11,8 @@
 //! Every handle remembers its *origin*, the index of the op that created it. The minimizer
 //! uses origins to delete ops without changing what the remaining ops refer to
 //! ([`Tracker::origins`], [`Tracker::reslot`]).
+//!
+//! `semantics §N` and `design §N` cite sections of `docs/semantics.md` and `docs/design.md`.
 
 use std::collections::BTreeSet;
 
@@ -97,7 +99,7 @@ fn pick<T>(items: &[T], slot: u32) -> Option<&T> {
     }
 }
 
-/// The protection a mapping call uses (spec §2 table).
+/// The protection a mapping call uses (semantics §2 table).
 fn call_prot(call: &Call) -> Prot {
     match call {
         Call::Vmalloc(VmallocApi::VmallocExec, _) | Call::ModuleAlloc(_) => Prot::KernelExec,
@@ -134,7 +136,7 @@ impl Tracker {
             .collect()
     }
 
-    /// Would freeing `addr` touch something the generator must not touch (DECISIONS 3.15)?
+    /// Would freeing `addr` touch something the generator must not touch (design §3.15)?
     fn forbidden_free(&self, addr: u64, busy: &[BusyArea], arrays: &BTreeSet<u64>) -> bool {
         let inside = |s: u64, len: u64| addr >= s && addr - s < len;
         if self.queued.iter().any(|q| inside(q.start, q.va_size)) {
@@ -475,7 +477,7 @@ impl Tracker {
         Some(op)
     }
 
-    /// The calls that give everything back at the end of an input (DECISIONS 3.5): free every
+    /// The calls that give everything back at the end of an input (design §3.5): free every
     /// live area the caller holds as fits its kind, give back caller pages, run the deferred
     /// list, purge.
     pub fn cleanup(&self) -> Vec<Call> {

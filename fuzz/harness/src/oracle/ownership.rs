@@ -1,7 +1,9 @@
-//! Page ownership (spec I5, DECISIONS 2): every frame the subject's page allocator marks
+//! Page ownership (semantics I5, design §2): every frame the subject's page allocator marks
 //! allocated must be claimed exactly once, by the subject's own structures (live areas' page
 //! lists, table frames reached from the root by the walk, the caller's pages) or be one the
 //! model lists as orphaned; every claimed frame must be allocated.
+//!
+//! `design §N` cites a section of `docs/design.md`.
 
 use std::collections::BTreeSet;
 

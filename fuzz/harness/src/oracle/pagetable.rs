@@ -1,22 +1,24 @@
 //! The page-table oracle: walk the subject's **real** tables from the root frame in simulated
-//! physical memory (DECISIONS 2, 3.16, 3.18) and compare every entry with what the model says.
+//! physical memory (design §2, §3.16, §3.18) and compare every entry with what the model says.
 //!
 //! The walk covers the whole tree, not only the vmalloc and modules windows: any present leaf
 //! outside a live area's mapped pages is a finding (I3, I4). Every intermediate entry must be
 //! exactly `phys | 0x67 | sme_c_bit` for a table the vmap path created (I9), or its boot value
-//! for the static frames of spec §12.1; every table frame must be reached once (no sharing, no
+//! for the static frames of semantics §12.1; every table frame must be reached once (no sharing, no
 //! cycles); the set of table pages per level and region must equal the model's (I8).
+//!
+//! `semantics §N` and `design §N` cite sections of `docs/semantics.md` and `docs/design.md`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ops::Paging;
 use crate::subject::RawMemory;
 
-/// `_PAGE_TABLE` (spec §8.3).
+/// `_PAGE_TABLE` (semantics §8.3).
 pub const PAGE_TABLE: u64 = 0x67;
-/// `_KERNPG_TABLE` (the boot entry of PUD 510, spec §12.1).
+/// `_KERNPG_TABLE` (the boot entry of PUD 510, semantics §12.1).
 pub const KERNPG_TABLE: u64 = 0x63;
-/// The physical-address field of an entry (52-bit physical addresses, spec §8.1).
+/// The physical-address field of an entry (52-bit physical addresses, semantics §8.1).
 pub const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 /// The PS (huge page) bit.
 pub const PSE: u64 = 1 << 7;
@@ -79,8 +81,8 @@ pub struct WalkParams {
     pub sme_c_bit: u64,
 }
 
-/// PFNs of the static boot tables (spec §12.1): root PGD, the kernel image's PUD, the two PMDs,
-/// and with LA57 the P4D.
+/// PFNs of the static boot tables (semantics §12.1): root PGD, the kernel image's PUD, the two
+/// PMDs, and with LA57 the P4D.
 pub const STATIC_TABLES: [u64; 5] = [1, 2, 3, 4, 5];
 
 fn sign_extend(va: u64, bits: u32) -> u64 {
@@ -88,7 +90,7 @@ fn sign_extend(va: u64, bits: u32) -> u64 {
     (((va << shift) as i64) >> shift) as u64
 }
 
-/// The boot value of the entry at `index` of static table `pfn`, if it is one (spec §12.1).
+/// The boot value of the entry at `index` of static table `pfn`, if it is one (semantics §12.1).
 fn boot_entry(params: WalkParams, pfn: u64, index: usize) -> Option<u64> {
     let c = params.sme_c_bit;
     match (params.paging, pfn, index) {
@@ -193,7 +195,7 @@ fn walk_table(
         let child_static = boot.is_some();
         match boot {
             Some(expected) if entry != expected => out.problems.push(format!(
-                "static {} entry for {va:#x} (frame {pfn:#x}[{index}]) is {entry:#x}, boot value {expected:#x} (spec §12.1)",
+                "static {} entry for {va:#x} (frame {pfn:#x}[{index}]) is {entry:#x}, boot value {expected:#x} (semantics §12.1)",
                 level.name()
             )),
             Some(_) => {}

@@ -1,8 +1,10 @@
 //! A page-table dump in the style of Linux's `kernel_page_tables` debugfs file (x86), rendered
 //! from a set of leaf PTEs, so that the engine's real tables (walked from its frames) and the
 //! model's expected PTEs print in the same form and can be diffed line by line in `explain`.
-//! Reimplemented from the description in `pagetable-crosscheck.md` §5: runs of pages merge
+//! Reimplemented from the description in design §6 (the kernel's dump format): runs of pages merge
 //! while their flags (PFN ignored) stay the same; holes print as blank protections.
+//!
+//! `design §N` cites a section of `docs/design.md`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;

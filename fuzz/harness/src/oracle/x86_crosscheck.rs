@@ -1,13 +1,15 @@
 //! An independent second walker: the third-party `x86_64` crate (rust-osdev, 0.15 line)
 //! translates addresses through the subject's frames, and must agree with the model
-//! (issue 4, spec pagetable-crosscheck.md §1).
+//! (design §6).
 //!
 //! Frames are copied into aligned `PageTable`s on demand (the crate needs `*mut PageTable`;
 //! casting simulated memory would be unaligned), with the SME C-bit stripped from every entry
-//! (pitfall 9). The crate is only called after the harness's own walk found no structural
-//! problem, so no entry it follows can make it panic (pitfall 2: a PS bit in a PML4E). It
-//! cannot walk LA57 (`VirtAddr::try_new` rejects 57-bit addresses): there the own walker and
-//! the model are the check (DECISIONS 3.17).
+//! (design §6, caveat 9). The crate is only called after the harness's own walk found no
+//! structural problem, so no entry it follows can make it panic (design §6, caveat 2: a PS bit in
+//! a PML4E). It cannot walk LA57 (`VirtAddr::try_new` rejects 57-bit addresses): there the own
+//! walker and the model are the check (design §3.17).
+//!
+//! `semantics §N` and `design §N` cite sections of `docs/semantics.md` and `docs/design.md`.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -21,7 +23,7 @@ use x86_64::{PhysAddr, VirtAddr};
 use super::pagetable::ADDR_MASK;
 use crate::subject::RawMemory;
 
-// The crate's flag bits must be the kernel's `_PAGE_*` bits (spec §8.2).
+// The crate's flag bits must be the kernel's `_PAGE_*` bits (semantics §8.2).
 const _: () = assert!(PageTableFlags::PRESENT.bits() == 1 << 0);
 const _: () = assert!(PageTableFlags::WRITABLE.bits() == 1 << 1);
 const _: () = assert!(PageTableFlags::NO_CACHE.bits() == 1 << 4);
@@ -104,7 +106,8 @@ pub fn crosscheck(
                     ));
                     continue;
                 }
-                // Pitfall 1: a non-present, nonzero leaf is reported as "mapped" with no flags.
+                // Design §6, caveat 1: a non-present, nonzero leaf is reported as "mapped" with no
+                // flags.
                 Some((frame.start_address().as_u64(), flags.bits()))
             }
             TranslateResult::NotMapped => None,

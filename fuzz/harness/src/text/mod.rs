@@ -1,4 +1,4 @@
-//! The versioned, human-readable trace format (DECISIONS 4.2).
+//! The versioned, human-readable trace format (design §4.2).
 //!
 //! A trace is what a person reads, edits and reviews, and what the regression corpus stores:
 //! it must stay valid when the fuzz byte encoding ([`crate::codec`]) changes. Version 1:
@@ -24,6 +24,8 @@
 //! [`Trace::comments`]; other comments are ignored. Numbers are `0x` hex or decimal (`_`
 //! separators allowed); sizes and lengths also take a `K`/`M`/`G` suffix (KiB units). Op
 //! keywords are [`Op::kind_name`]s; see [`parse`] for each op's arguments.
+//!
+//! `design §N` cites a section of `docs/design.md`.
 
 mod args;
 mod op;
@@ -64,7 +66,7 @@ pub enum Expect {
     /// Both sides report a `__GFP_NOFAIL` request that would loop for ever (`expect: hang`).
     Hang,
     /// A finding of this kind (`expect: <kind>`), under a planted bug if named
-    /// (`expect: <kind> under <planted>`, DECISIONS 4.3).
+    /// (`expect: <kind> under <planted>`, design §4.3).
     Finding {
         /// The finding kind.
         kind: FindingKind,
