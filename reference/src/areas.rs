@@ -111,11 +111,6 @@ impl BusyList {
             .filter(|a| a.record().is_some())
             .map(|a| a.start)
     }
-
-    /// Whether `[a, end)` intersects no busy VA.
-    fn is_free(&self, a: u64, end: u64) -> bool {
-        self.areas.iter().all(|b| end <= b.start || b.end <= a)
-    }
 }
 
 /// R2: the VA size is `S + 4096` (the guard is the last page) unless VM_NO_GUARD.
@@ -152,12 +147,26 @@ pub(crate) fn r4_aligned_candidate(x: u64, align: u64) -> Option<u64> {
     align_up(x, align)
 }
 
-/// R3: exact lowest fit over **all** busy VAs, lazy ones included (spec §4.3).
+/// R3: exact lowest fit over **all** busy VAs, lazy ones included (docs/semantics.md §4.3),
+/// in one pass
+/// over the busy list.
 ///
 /// The result is the smallest `a` with `a ≡ 0 (mod align)`, `a >= vstart`, no wrap in
 /// computing `a` or `a + size`, `a + size <= vend`, and `[a, a + size)` free. The only
 /// candidates are `ALIGN(vstart)` and `ALIGN(b.end)` for every busy `b` with
-/// `b.end >= vstart`; they are tried in increasing order and the first that passes wins.
+/// `b.end >= vstart`, tried in increasing order (§4.3). Walking the areas in address order
+/// while keeping the current candidate `addr` (at first `ALIGN(vstart)`) visits exactly those
+/// candidates in that order. For each area `b`:
+/// - `b.end <= addr`: `b` lies below the candidate and below every later one: skip it;
+/// - `addr + size <= b.start`: `b` and every area after it (they start higher) lie above
+///   `[addr, addr + size)`, and every area before it was skipped or moved the candidate
+///   past its end: `addr` is free, and it is the answer;
+/// - otherwise `b` collides with `[addr, addr + size)`, and so does the range of every
+///   aligned address in `[addr, b.end)` (it either starts inside `b` or contains `b.start`):
+///   the next candidate is `ALIGN(b.end)`.
+///
+/// Candidates only grow, so the walk stops with no fit as soon as one ends above `vend` or
+/// `addr + size` wraps; a candidate whose `ALIGN` wraps is no fit either (R4, default).
 /// `align` must be a power of two (checked earlier, as a BUG, in R13 step 2).
 pub(crate) fn r3_lowest_fit(
     busy: &BusyList,
@@ -166,24 +175,28 @@ pub(crate) fn r3_lowest_fit(
     vstart: u64,
     vend: u64,
 ) -> Option<u64> {
-    let ends = busy.iter().filter(|b| b.end >= vstart).map(|b| b.end);
-    let mut candidates: Vec<u64> = std::iter::once(vstart)
-        .chain(ends)
-        .filter_map(|x| r4_aligned_candidate(x, align))
-        .collect();
-    candidates.sort_unstable();
-    candidates.dedup();
-    candidates.into_iter().find(|&a| {
-        let Some(end) = a.checked_add(size) else {
-            return false;
-        };
-        a >= vstart && end <= vend && busy.is_free(a, end)
-    })
+    let mut addr = r4_aligned_candidate(vstart, align)?;
+    for b in busy.iter() {
+        let end = addr.checked_add(size)?;
+        if end > vend {
+            return None;
+        }
+        if b.end <= addr {
+            continue;
+        }
+        if end <= b.start {
+            return Some(addr);
+        }
+        addr = r4_aligned_candidate(b.end, align)?;
+    }
+    let end = addr.checked_add(size)?;
+    (end <= vend).then_some(addr)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::arith::align_up;
 
     fn lazy(start: u64, end: u64) -> Area {
         Area {
@@ -251,6 +264,104 @@ mod tests {
             r3_lowest_fit(&b, P, 1, u64::MAX - 2 * P + 1, u64::MAX),
             Some(u64::MAX - 2 * P + 1)
         );
+    }
+
+    #[test]
+    fn r3_one_pass_over_hundreds_of_areas() {
+        // 400 one-page areas at even pages: [2i, 2i+1) for i in 0..400, so every hole is
+        // one page [2i+1, 2i+2) and the last area ends at page 799.
+        let mut list: Vec<(u64, u64)> = (0..400).map(|i| (2 * i * P, (2 * i + 1) * P)).collect();
+        let b = busy(&list);
+        let vend = 1000 * P;
+        // Size 1 fits the first hole, page 1.
+        assert_eq!(r3_lowest_fit(&b, P, 1, 0, vend), Some(P));
+        // Size 2 fits no hole: the first free candidate is the end of the last area, 799.
+        assert_eq!(r3_lowest_fit(&b, 2 * P, 1, 0, vend), Some(799 * P));
+        // Align 2 pages: every aligned candidate 2i is busy up to 798; ALIGN(799) = 800.
+        assert_eq!(r3_lowest_fit(&b, P, 2 * P, 0, vend), Some(800 * P));
+        // vstart inside the list: page 501 is the hole after the area at 500.
+        assert_eq!(r3_lowest_fit(&b, P, 1, 500 * P, vend), Some(501 * P));
+        // vend 800 pages: size 2 at 799 would end at 801 > 800, and no hole below fits.
+        assert_eq!(r3_lowest_fit(&b, 2 * P, 1, 0, 800 * P), None);
+        // Remove the area at page 400 (i = 200): the hole [399, 402) holds 3 pages.
+        list.retain(|&(s, _)| s != 400 * P);
+        let b = busy(&list);
+        assert_eq!(r3_lowest_fit(&b, 2 * P, 1, 0, vend), Some(399 * P));
+        assert_eq!(r3_lowest_fit(&b, 3 * P, 1, 0, vend), Some(399 * P));
+        assert_eq!(r3_lowest_fit(&b, 4 * P, 1, 0, vend), Some(799 * P));
+        // Align 2 pages, size 2: ALIGN(399) = 400, [400, 402) is free.
+        assert_eq!(r3_lowest_fit(&b, 2 * P, 2 * P, 0, vend), Some(400 * P));
+    }
+
+    /// The definition of §4.3 read literally: every candidate, each checked against every
+    /// busy area. Quadratic, so only for cross-checking the one-pass walk.
+    fn candidate_scan(
+        list: &[(u64, u64)],
+        size: u64,
+        align: u64,
+        vstart: u64,
+        vend: u64,
+    ) -> Option<u64> {
+        let ends = list.iter().filter(|b| b.1 >= vstart).map(|b| b.1);
+        let mut candidates: Vec<u64> = std::iter::once(vstart)
+            .chain(ends)
+            .filter_map(|x| align_up(x, align))
+            .collect();
+        candidates.sort_unstable();
+        candidates.into_iter().find(|&a| {
+            let Some(end) = a.checked_add(size) else {
+                return false;
+            };
+            let free = list.iter().all(|&(s, e)| end <= s || e <= a);
+            a >= vstart && end <= vend && free
+        })
+    }
+
+    #[test]
+    fn r3_one_pass_equals_the_candidate_definition() {
+        // Pseudo-random busy lists (a fixed LCG), sizes, alignments and windows, some at
+        // the top of the address space so that `ALIGN` and `a + size` wrap.
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |n: u64| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (x >> 33) % n
+        };
+        for round in 0..300 {
+            let base = if round % 3 == 0 {
+                u64::MAX - 0x7f_ffff
+            } else {
+                0x10_0000
+            };
+            let mut list = Vec::new();
+            let mut at = base;
+            for _ in 0..next(40) {
+                let start = at + next(6) * P;
+                let end = start + (1 + next(4)) * P;
+                if end < start || end > u64::MAX - P {
+                    break;
+                }
+                list.push((start, end));
+                at = end;
+            }
+            let b = busy(&list);
+            for _ in 0..20 {
+                let size = (1 + next(5)) * P;
+                let align = 1u64 << (next(3) * 6 + next(12));
+                let vstart = base + next(64) * P;
+                let vend = if next(4) == 0 {
+                    u64::MAX
+                } else {
+                    vstart.saturating_add(next(200) * P)
+                };
+                assert_eq!(
+                    r3_lowest_fit(&b, size, align, vstart, vend),
+                    candidate_scan(&list, size, align, vstart, vend),
+                    "{list:x?} size {size:#x} align {align:#x} [{vstart:#x}, {vend:#x})"
+                );
+            }
+        }
     }
 
     #[test]

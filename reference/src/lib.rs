@@ -5,8 +5,8 @@
 //! `docs/contract.md`. It shares no code and no crate with the engine: every type, constant,
 //! `ALIGN`, PTE encoding and the page policy are written here again from the spec.
 //!
-//! Clarity beats speed: busy areas are a sorted `Vec` scanned linearly (R3 is the literal
-//! candidate scan of spec §4.3), PTEs are a `BTreeMap` from virtual address to leaf value,
+//! Clarity beats speed: busy areas are a sorted `Vec` scanned linearly (R3 is one pass over
+//! it, visiting the candidates of spec §4.3 in increasing order), PTEs are a `BTreeMap` from virtual address to leaf value,
 //! and page-table pages are a `BTreeMap` keyed by `(level, region base)`.
 //!
 //! Every rule function carries its rule id in its name (`r3_lowest_fit`, `r9_free`, …) and
