@@ -32,6 +32,7 @@ mod config;
 mod faults;
 mod free;
 mod invariants;
+mod knobs;
 mod model;
 mod pages;
 mod ptes;
@@ -45,6 +46,10 @@ mod tests;
 pub use arith::{PAGE_SHIFT, PAGE_SIZE};
 pub use config::{ConfigError, FaultKind, FaultPlan, MachineConfig, NodeSpan, Paging};
 pub use invariants::InvariantViolation;
+pub use knobs::{
+    AlignWrapCheck, Faithful4xCache, ImplicitHighmem, IoremapAlignRule, KnobError, Knobs,
+    VmapNowarnHonoured, VunmapLookup,
+};
 pub use model::Model;
 pub use ptes::TableLevel;
 pub use types::{

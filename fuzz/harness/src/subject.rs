@@ -38,11 +38,17 @@ pub enum BugKind {
     InvalidNode,
     /// The kernel would fault (e.g. a deferred free writing into unmapped memory).
     Oops,
+    /// `alloc_vmap_area`: `BUG_ON(va->va_start < vstart)` after `ALIGN` wrapped to 0
+    /// (knob `align_wrap_check` off).
+    VaStartBelowVstart,
+    /// `gfp_zone`: an invalid zone pair at a data-page request (knob `implicit_highmem`
+    /// `unconditional`).
+    InvalidZone,
 }
 
 impl BugKind {
     /// Every kind.
-    pub const ALL: [BugKind; 7] = [
+    pub const ALL: [BugKind; 9] = [
         Self::AlignNotPowerOfTwo,
         Self::ZeroSizeVa,
         Self::VunmapInInterrupt,
@@ -50,6 +56,8 @@ impl BugKind {
         Self::BadPageFree,
         Self::InvalidNode,
         Self::Oops,
+        Self::VaStartBelowVstart,
+        Self::InvalidZone,
     ];
 
     /// Trace name (`expect: bug <name>`).
@@ -62,6 +70,8 @@ impl BugKind {
             Self::BadPageFree => "bad_page_free",
             Self::InvalidNode => "invalid_node",
             Self::Oops => "oops",
+            Self::VaStartBelowVstart => "va_start_below_vstart",
+            Self::InvalidZone => "invalid_zone",
         }
     }
 
