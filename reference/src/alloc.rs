@@ -1,10 +1,13 @@
 //! Allocation: R1 size gate, R2 reservation, R5 pages array, R6 data pages, R7 mapping,
 //! and R13, the order in which one call makes its allocations and what each failure does.
 
-use crate::areas::{r2_reservation_size, r3_lowest_fit, r4_alignment, Area, AreaKind, VmRecord};
+use crate::areas::{
+    r2_reservation_size, r3_lowest_fit, r4_ioremap_align_by_rule, Area, AreaKind, VmRecord,
+};
 use crate::arith::{page_align, PAGE_SHIFT, PAGE_SIZE};
 use crate::config::FaultKind;
 use crate::faults::Attempt;
+use crate::knobs::{ImplicitHighmem, VmapNowarnHonoured};
 use crate::model::Model;
 use crate::ptes::{r7_leaf, walk_levels};
 use crate::types::{ArrayKind, BugKind, Event, Fatal, Gfp, Prot, VmFlags};
@@ -24,13 +27,44 @@ pub(crate) struct VmallocArgs {
     pub(crate) caller: u32,
 }
 
-/// R6/§6.1: `highmem_mask` is `__GFP_HIGHMEM` unless the gfp asks for DMA or DMA32 (4.13+).
+/// Whether the gfp asks for ZONE_DMA or ZONE_DMA32.
+fn wants_dma(gfp: Gfp) -> bool {
+    gfp.has(Gfp::DMA) || gfp.has(Gfp::DMA32)
+}
+
+/// R6/§6.1: `highmem_mask` (4.13+) is `__GFP_HIGHMEM` unless the gfp asks for DMA or DMA32.
 /// It has no effect on the model's zones (x86-64 has no highmem, §8.4).
 fn highmem_mask(gfp: Gfp) -> Gfp {
-    if gfp.has(Gfp::DMA) || gfp.has(Gfp::DMA32) {
+    if wants_dma(gfp) {
         Gfp::NONE
     } else {
         Gfp::HIGHMEM
+    }
+}
+
+/// R5/§6.1 step 4: the gfp of the nested pages-array vmalloc, by knob `implicit_highmem`:
+/// `nested_gfp | highmem_mask` (4.13+), `nested_gfp | __GFP_HIGHMEM` before. `nested_gfp` has
+/// no zone bit, so this request is valid under every value.
+fn nested_array_gfp(knob: ImplicitHighmem, gfp: Gfp) -> Gfp {
+    match knob {
+        ImplicitHighmem::UnlessDma => nested_gfp(gfp) | highmem_mask(gfp),
+        ImplicitHighmem::CallerProvided | ImplicitHighmem::Unconditional => {
+            nested_gfp(gfp) | Gfp::HIGHMEM
+        }
+    }
+}
+
+/// R6/§6.2 step 1: the gfp of one data-page request, by knob `implicit_highmem`:
+/// `gfp | __GFP_NOWARN | highmem_mask` (4.13+), `gfp | __GFP_HIGHMEM | __GFP_NOWARN` (4.12),
+/// `gfp | __GFP_NOWARN` (≤4.11). In 4.12 a gfp with DMA32 (or DMA) gets the invalid zone
+/// pair DMA32|HIGHMEM, and `gfp_zone` BUGs on the request before the page allocator (or
+/// its fault injector) sees it (bug 9).
+fn data_page_gfp(knob: ImplicitHighmem, gfp: Gfp) -> Result<Gfp, Fatal> {
+    match knob {
+        ImplicitHighmem::UnlessDma => Ok(gfp | Gfp::NOWARN | highmem_mask(gfp)),
+        ImplicitHighmem::Unconditional if wants_dma(gfp) => Err(Fatal::Bug(BugKind::InvalidZone)),
+        ImplicitHighmem::Unconditional => Ok(gfp | Gfp::HIGHMEM | Gfp::NOWARN),
+        ImplicitHighmem::CallerProvided => Ok(gfp | Gfp::NOWARN),
     }
 }
 
@@ -96,8 +130,9 @@ impl Model {
     }
 
     /// R3 with its failure handling: lowest fit; if none, purge (R9) and retry once; if
-    /// still none, warning 3 with the VA size (guard included, unless NOWARN) and no fit.
-    /// No purge notifier is registered in the model.
+    /// still none, warning 3 with the VA size (guard included) and no fit. Warning 3 is
+    /// silenced by NOWARN unless `vmap_nowarn_honoured` is `no`. No purge notifier is
+    /// registered in the model.
     fn r3_place(&mut self, size: u64, align: u64, vstart: u64, vend: u64, gfp: Gfp) -> Option<u64> {
         if let Some(a) = r3_lowest_fit(&self.busy, size, align, vstart, vend) {
             return Some(a);
@@ -106,16 +141,21 @@ impl Model {
         if let Some(a) = r3_lowest_fit(&self.busy, size, align, vstart, vend) {
             return Some(a);
         }
-        self.warn_unless_nowarn(gfp, Event::VmapAllocFailed { size });
+        let warning = Event::VmapAllocFailed { size };
+        match self.config.knobs.vmap_nowarn_honoured {
+            VmapNowarnHonoured::Yes => self.warn_unless_nowarn(gfp, warning),
+            VmapNowarnHonoured::No => self.events.push(warning),
+        }
         None
     }
 
     /// `__get_vm_area_node` (§3.2) = R13 steps 1–3 for every API family. Returns the new
     /// LiveVm area's start. Prints nothing but warning 3; the vmalloc family adds warning 1.
     ///
-    /// Order: PAGE_ALIGN (0 → NULL, no attempt); VM_IOREMAP align (R4); the vm_struct (step
-    /// 1); the guard (R2); `alloc_vmap_area`'s BUG checks, size 0 first, then a
-    /// non-power-of-two align; the vmap_area (step 2); placement (step 3, R3).
+    /// Order: PAGE_ALIGN (0 → NULL, no attempt); VM_IOREMAP align (R4, by knob
+    /// `ioremap_align_rule`, from `size` as passed); the vm_struct (step 1); the guard (R2);
+    /// `alloc_vmap_area`'s BUG checks, size 0 first, then a non-power-of-two align; the
+    /// vmap_area (step 2); placement (step 3, R3).
     #[allow(clippy::too_many_arguments)] // mirrors `__get_vm_area_node` (§3.2)
     pub(crate) fn r13_get_vm_area_node(
         &mut self,
@@ -131,7 +171,11 @@ impl Model {
         if s == 0 {
             return Ok(None);
         }
-        let align = r4_alignment(s, align, flags);
+        let align = if flags.has(VmFlags::IOREMAP) {
+            r4_ioremap_align_by_rule(self.config.knobs.ioremap_align_rule, size)
+        } else {
+            align
+        };
         let meta_gfp = gfp & Gfp::RECLAIM_MASK;
         if !self.r13_metadata(FaultKind::VmStruct, meta_gfp) {
             return Ok(None);
@@ -218,7 +262,7 @@ impl Model {
 
         // Step 5 (R6).
         if !self.r6_data_pages(start, n, a)? {
-            self.r8_fail(start, a.gfp);
+            self.r8_fail(start, a.gfp)?;
             return Ok(false);
         }
 
@@ -228,7 +272,7 @@ impl Model {
             .prot
             .evaluate(self.config.sme_c_bit, self.config.default_kernel_pte_mask);
         if !self.r7_map(start, &pages, prot_value)? {
-            self.r8_fail(start, a.gfp);
+            self.r8_fail(start, a.gfp)?;
             return Ok(false);
         }
         let leaf_flags = prot_value & self.config.supported_pte_mask;
@@ -239,7 +283,7 @@ impl Model {
     }
 
     /// R5 pages array: `8·N` bytes. Above 4096 bytes (N ≥ 513) a nested vmalloc made after
-    /// the main VA: VMALLOC range, align 1, PAGE_KERNEL, `nested_gfp | highmem_mask`, the
+    /// the main VA: VMALLOC range, align 1, PAGE_KERNEL, [`nested_array_gfp`], the
     /// same node and caller, running R1–R13 for itself; otherwise a kmalloc with
     /// `nested_gfp` (a `PagesArray` attempt). `None` = the array could not be had.
     fn r5_pages_array(&mut self, n: u64, a: VmallocArgs) -> Result<Option<ArrayKind>, Fatal> {
@@ -250,7 +294,7 @@ impl Model {
                 align: 1,
                 start: self.config.vmalloc_start,
                 end: self.config.vmalloc_end,
-                gfp: nested_gfp(a.gfp) | highmem_mask(a.gfp),
+                gfp: nested_array_gfp(self.config.knobs.implicit_highmem, a.gfp),
                 prot: Prot::Kernel,
                 vm_flags: VmFlags::NONE,
                 node: a.node,
@@ -266,11 +310,12 @@ impl Model {
     }
 
     /// R6 data pages: N order-0 pages, one at a time in index order, each by the 12.2 policy
-    /// with the call's node and `gfp | __GFP_NOWARN | highmem_mask`. Stops at the first
+    /// with the call's node and [`data_page_gfp`] (default `gfp | __GFP_NOWARN |
+    /// highmem_mask`; an invalid zone pair BUGs at the first request). Stops at the first
     /// failure, leaving `pages[0..i)` in the record (`nr_pages = i`). `false` = failed.
     fn r6_data_pages(&mut self, start: u64, n: u64, a: VmallocArgs) -> Result<bool, Fatal> {
-        let gfp = a.gfp | Gfp::NOWARN | highmem_mask(a.gfp);
         for _ in 0..n {
+            let gfp = data_page_gfp(self.config.knobs.implicit_highmem, a.gfp)?;
             let Some(pfn) = self.r13_pool_page(FaultKind::DataPage, a.node, gfp)? else {
                 return Ok(false);
             };

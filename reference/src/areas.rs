@@ -1,6 +1,7 @@
 //! The busy-VA list (spec §12 "State") and the placement rules R2, R3, R4.
 
-use crate::arith::{align_up, ceil_log2, PAGE_SIZE};
+use crate::arith::{align_up, ceil_log2, fls, fls_long, page_align, PAGE_SIZE};
+use crate::knobs::IoremapAlignRule;
 use crate::types::{ArrayKind, VmFlags};
 use crate::views::Request;
 
@@ -125,8 +126,10 @@ pub(crate) fn r2_reservation_size(s: u64, flags: VmFlags) -> u64 {
     }
 }
 
-/// R4: the alignment the VA search uses. The caller's `align`, except that for VM_IOREMAP
-/// it is overwritten by [`r4_ioremap_align`] of the page-aligned size `s`.
+/// R4: the alignment the VA search uses under the default `ioremap_align_rule`: the caller's
+/// `align`, except that for VM_IOREMAP it is overwritten by [`r4_ioremap_align`] of the
+/// page-aligned size `s`.
+#[cfg(test)]
 pub(crate) fn r4_alignment(s: u64, align: u64, flags: VmFlags) -> u64 {
     if flags.has(VmFlags::IOREMAP) {
         r4_ioremap_align(s)
@@ -139,6 +142,21 @@ pub(crate) fn r4_alignment(s: u64, align: u64, flags: VmFlags) -> u64 {
 /// size before the guard is added.
 pub(crate) fn r4_ioremap_align(s: u64) -> u64 {
     1u64 << ceil_log2(s).clamp(12, 30)
+}
+
+/// R4 (VM_IOREMAP) under knob `ioremap_align_rule`, from `size` as `__get_vm_area_node`
+/// receives it (not page aligned for the `get_vm_area` family; `PAGE_ALIGN(size)` must be
+/// nonzero): `2^clamp(order, 12, 30)` where `order` is
+/// - `fls` (≤4.0): `fls` of the low 32 bits of `size` (bug 6);
+/// - `fls_long_before_pagealign` (4.1–4.8): `fls_long(size)`, floor(log2) + 1 (bug 8);
+/// - `count_order_after_pagealign` (4.9+): [`r4_ioremap_align`] of `PAGE_ALIGN(size)`.
+pub(crate) fn r4_ioremap_align_by_rule(rule: IoremapAlignRule, size: u64) -> u64 {
+    let low_32_bits = (size & 0xffff_ffff) as u32;
+    match rule {
+        IoremapAlignRule::Fls => 1u64 << fls(low_32_bits).clamp(12, 30),
+        IoremapAlignRule::FlsLongBeforePagealign => 1u64 << fls_long(size).clamp(12, 30),
+        IoremapAlignRule::CountOrderAfterPagealign => r4_ioremap_align(page_align(size)),
+    }
 }
 
 /// R4 (default `align_wrap_check` on): the candidate `ALIGN(x, align)`, or `None` when it

@@ -302,7 +302,7 @@ impl Model {
             return Err(Fatal::Bug(BugKind::VunmapInInterrupt));
         }
         if addr != 0 {
-            self.r10_free_lookup(addr, false);
+            self.r10_free_lookup(addr, false)?;
         }
         Ok(())
     }
@@ -315,10 +315,7 @@ impl Model {
         }
         match ctx {
             Context::Interrupt => self.deferred_push(addr),
-            Context::Process => {
-                self.r10_free_lookup(addr, true);
-                Ok(())
-            }
+            Context::Process => self.r10_free_lookup(addr, true),
         }
     }
 
@@ -334,7 +331,7 @@ impl Model {
     pub fn run_deferred(&mut self) -> Result<(), Fatal> {
         let list = std::mem::take(&mut self.deferred);
         for addr in list {
-            self.r10_free_lookup(addr, true);
+            self.r10_free_lookup(addr, true)?;
         }
         Ok(())
     }

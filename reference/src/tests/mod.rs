@@ -6,6 +6,7 @@
 //! 4 CPUs (lazy_max_pages 24576), PAGE_KERNEL `0x8000000000000163`.
 
 mod invariants;
+mod knobs_calls;
 mod numa;
 mod r01_r02;
 mod r03_r04;
