@@ -2,7 +2,8 @@
 //! and R13, the order in which one call makes its allocations and what each failure does.
 
 use crate::areas::{
-    r2_reservation_size, r3_lowest_fit, r4_ioremap_align_by_rule, Area, AreaKind, VmRecord,
+    r2_reservation_size, r3_lowest_fit_search, r4_ioremap_align_by_rule, r4_wrap_check, Area,
+    AreaKind, VmRecord,
 };
 use crate::arith::{page_align, PAGE_SHIFT, PAGE_SIZE};
 use crate::config::FaultKind;
@@ -129,24 +130,48 @@ impl Model {
         }
     }
 
-    /// R3 with its failure handling: lowest fit; if none, purge (R9) and retry once; if
+    /// One VA search: exact lowest fit, or the 4.x search with its cache when
+    /// `faithful_4x_cache` is on; a wrapped `ALIGN` is no fit or the BUG by
+    /// `align_wrap_check` (R4).
+    fn r3_search(
+        &mut self,
+        size: u64,
+        align: u64,
+        vstart: u64,
+        vend: u64,
+    ) -> Result<Option<u64>, Fatal> {
+        let search = match &mut self.search_cache {
+            Some(cache) => cache.search(&self.busy, size, align, vstart, vend)?,
+            None => r3_lowest_fit_search(&self.busy, size, align, vstart, vend),
+        };
+        r4_wrap_check(search, self.config.knobs.align_wrap_check)
+    }
+
+    /// R3 with its failure handling: search; if no fit, purge (R9) and search again; if
     /// still none, warning 3 with the VA size (guard included) and no fit. Warning 3 is
     /// silenced by NOWARN unless `vmap_nowarn_honoured` is `no`. No purge notifier is
     /// registered in the model.
-    fn r3_place(&mut self, size: u64, align: u64, vstart: u64, vend: u64, gfp: Gfp) -> Option<u64> {
-        if let Some(a) = r3_lowest_fit(&self.busy, size, align, vstart, vend) {
-            return Some(a);
+    fn r3_place(
+        &mut self,
+        size: u64,
+        align: u64,
+        vstart: u64,
+        vend: u64,
+        gfp: Gfp,
+    ) -> Result<Option<u64>, Fatal> {
+        if let Some(a) = self.r3_search(size, align, vstart, vend)? {
+            return Ok(Some(a));
         }
         self.r9_purge();
-        if let Some(a) = r3_lowest_fit(&self.busy, size, align, vstart, vend) {
-            return Some(a);
+        if let Some(a) = self.r3_search(size, align, vstart, vend)? {
+            return Ok(Some(a));
         }
         let warning = Event::VmapAllocFailed { size };
         match self.config.knobs.vmap_nowarn_honoured {
             VmapNowarnHonoured::Yes => self.warn_unless_nowarn(gfp, warning),
             VmapNowarnHonoured::No => self.events.push(warning),
         }
-        None
+        Ok(None)
     }
 
     /// `__get_vm_area_node` (§3.2) = R13 steps 1–3 for every API family. Returns the new
@@ -155,7 +180,8 @@ impl Model {
     /// Order: PAGE_ALIGN (0 → NULL, no attempt); VM_IOREMAP align (R4, by knob
     /// `ioremap_align_rule`, from `size` as passed); the vm_struct (step 1); the guard (R2);
     /// `alloc_vmap_area`'s BUG checks, size 0 first, then a non-power-of-two align; the
-    /// vmap_area (step 2); placement (step 3, R3).
+    /// vmap_area (step 2); placement (step 3, R3, where a wrapped `ALIGN` BUGs if
+    /// `align_wrap_check` is off).
     #[allow(clippy::too_many_arguments)] // mirrors `__get_vm_area_node` (§3.2)
     pub(crate) fn r13_get_vm_area_node(
         &mut self,
@@ -190,7 +216,7 @@ impl Model {
         if !self.r13_metadata(FaultKind::VmapArea, meta_gfp) {
             return Ok(None);
         }
-        let Some(start) = self.r3_place(va_size, align, vstart, vend, meta_gfp) else {
+        let Some(start) = self.r3_place(va_size, align, vstart, vend, meta_gfp)? else {
             return Ok(None);
         };
         let record = VmRecord {
@@ -212,6 +238,9 @@ impl Model {
             },
             kind: AreaKind::LiveVm(record),
         });
+        if let Some(cache) = &mut self.search_cache {
+            cache.inserted(start);
+        }
         Ok(Some(start))
     }
 

@@ -1,8 +1,8 @@
 //! The busy-VA list (spec §12 "State") and the placement rules R2, R3, R4.
 
 use crate::arith::{align_up, ceil_log2, fls, fls_long, page_align, PAGE_SIZE};
-use crate::knobs::IoremapAlignRule;
-use crate::types::{ArrayKind, VmFlags};
+use crate::knobs::{AlignWrapCheck, IoremapAlignRule};
+use crate::types::{ArrayKind, BugKind, Fatal, VmFlags};
 use crate::views::Request;
 
 /// The `vm_struct` of a live area (spec §12 `VmRecord`).
@@ -79,6 +79,16 @@ impl BusyList {
 
     pub(crate) fn len(&self) -> usize {
         self.areas.len()
+    }
+
+    /// The areas in address order (the 4.x walk of `cache4x` steps through them by index).
+    pub(crate) fn as_slice(&self) -> &[Area] {
+        &self.areas
+    }
+
+    /// The index of the area that starts at `start`.
+    pub(crate) fn index_of(&self, start: u64) -> Option<usize> {
+        self.areas.binary_search_by_key(&start, |a| a.start).ok()
     }
 
     /// Inserts keeping address order. R3 guarantees the area overlaps nothing (I1).
@@ -159,15 +169,37 @@ pub(crate) fn r4_ioremap_align_by_rule(rule: IoremapAlignRule, size: u64) -> u64
     }
 }
 
-/// R4 (default `align_wrap_check` on): the candidate `ALIGN(x, align)`, or `None` when it
-/// would wrap past 2^64, which is "no fit" (the 5.1 fix afd07389d3f4).
+/// R4: the candidate `ALIGN(x, align)`, or `None` when it would wrap past 2^64 (no fit by
+/// default; the BUG with `align_wrap_check` off).
 pub(crate) fn r4_aligned_candidate(x: u64, align: u64) -> Option<u64> {
     align_up(x, align)
 }
 
-/// R3: exact lowest fit over **all** busy VAs, lazy ones included (docs/semantics.md §4.3),
-/// in one pass
-/// over the busy list.
+/// R4 with knob `align_wrap_check`: a search that reached a wrapped candidate is no fit
+/// (`on`, default) or the `BUG_ON(va->va_start < vstart)` of v4.19.0 (`off`).
+pub(crate) fn r4_wrap_check(search: Search, knob: AlignWrapCheck) -> Result<Option<u64>, Fatal> {
+    match (search, knob) {
+        (Search::Fit(a), _) => Ok(Some(a)),
+        (Search::NoFit, _) | (Search::Wrapped, AlignWrapCheck::On) => Ok(None),
+        (Search::Wrapped, AlignWrapCheck::Off) => Err(Fatal::Bug(BugKind::VaStartBelowVstart)),
+    }
+}
+
+/// What one VA search found (R3, with R4's wrap-around).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Search {
+    /// The area fits at this address.
+    Fit(u64),
+    /// No fit ("overflow" in §4.2): purge and retry, or fail.
+    NoFit,
+    /// The search reached a candidate whose `ALIGN` wrapped past 2^64. The kernel holds the
+    /// wrapped address 0 there, which passes the `found` test (`0 + size <= vend`); knob
+    /// `align_wrap_check` says whether that is no fit or the BUG (R4).
+    Wrapped,
+}
+
+/// R3: exact lowest fit over **all** busy VAs, lazy ones included (docs/semantics.md
+/// §4.3), in one pass over the busy list.
 ///
 /// The result is the smallest `a` with `a ≡ 0 (mod align)`, `a >= vstart`, no wrap in
 /// computing `a` or `a + size`, `a + size <= vend`, and `[a, a + size)` free. The only
@@ -184,8 +216,50 @@ pub(crate) fn r4_aligned_candidate(x: u64, align: u64) -> Option<u64> {
 ///   the next candidate is `ALIGN(b.end)`.
 ///
 /// Candidates only grow, so the walk stops with no fit as soon as one ends above `vend` or
-/// `addr + size` wraps; a candidate whose `ALIGN` wraps is no fit either (R4, default).
+/// `addr + size` wraps. A candidate whose `ALIGN` wraps stops it with [`Search::Wrapped`]
+/// (R4; the kernel's address 0 still has to pass `0 + size <= vend`, else it is no fit).
 /// `align` must be a power of two (checked earlier, as a BUG, in R13 step 2).
+pub(crate) fn r3_lowest_fit_search(
+    busy: &BusyList,
+    size: u64,
+    align: u64,
+    vstart: u64,
+    vend: u64,
+) -> Search {
+    let wrapped = if size <= vend {
+        Search::Wrapped
+    } else {
+        Search::NoFit
+    };
+    let Some(mut addr) = r4_aligned_candidate(vstart, align) else {
+        return wrapped;
+    };
+    for b in busy.iter() {
+        let Some(end) = addr.checked_add(size) else {
+            return Search::NoFit;
+        };
+        if end > vend {
+            return Search::NoFit;
+        }
+        if b.end <= addr {
+            continue;
+        }
+        if end <= b.start {
+            return Search::Fit(addr);
+        }
+        let Some(next) = r4_aligned_candidate(b.end, align) else {
+            return wrapped;
+        };
+        addr = next;
+    }
+    match addr.checked_add(size) {
+        Some(end) if end <= vend => Search::Fit(addr),
+        _ => Search::NoFit,
+    }
+}
+
+/// R3 with R4's default (`align_wrap_check` on, a wrap is no fit): the lowest fit, if any.
+#[cfg(test)]
 pub(crate) fn r3_lowest_fit(
     busy: &BusyList,
     size: u64,
@@ -193,22 +267,10 @@ pub(crate) fn r3_lowest_fit(
     vstart: u64,
     vend: u64,
 ) -> Option<u64> {
-    let mut addr = r4_aligned_candidate(vstart, align)?;
-    for b in busy.iter() {
-        let end = addr.checked_add(size)?;
-        if end > vend {
-            return None;
-        }
-        if b.end <= addr {
-            continue;
-        }
-        if end <= b.start {
-            return Some(addr);
-        }
-        addr = r4_aligned_candidate(b.end, align)?;
+    match r3_lowest_fit_search(busy, size, align, vstart, vend) {
+        Search::Fit(a) => Some(a),
+        Search::NoFit | Search::Wrapped => None,
     }
-    let end = addr.checked_add(size)?;
-    (end <= vend).then_some(addr)
 }
 
 #[cfg(test)]

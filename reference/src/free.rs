@@ -36,7 +36,9 @@ impl Model {
 
     /// R9 purge: release every LazyPending VA, newest first, subtracting its pages from
     /// `lazy_nr` (back to 0), after one TLB flush over `[min va_start, max va_end)` of the
-    /// released VAs. With nothing pending it does nothing, not even the flush.
+    /// released VAs. With nothing pending it does nothing, not even the flush. With
+    /// `faithful_4x_cache` on, each release first moves the search cache as
+    /// `__free_vmap_area` does (module `cache4x`).
     pub(crate) fn r9_purge(&mut self) {
         if self.lazy.is_empty() {
             return;
@@ -50,6 +52,9 @@ impl Model {
         let end = pending.iter().map(|&(_, e)| e).max().unwrap_or(0);
         self.events.push(Event::TlbFlush { start, end });
         for s in std::mem::take(&mut self.lazy) {
+            if let Some(cache) = &mut self.search_cache {
+                cache.releasing(&self.busy, s);
+            }
             if let Some(area) = self.busy.remove(s) {
                 self.lazy_nr -= area.va_pages();
             }

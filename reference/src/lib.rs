@@ -6,12 +6,18 @@
 //! `ALIGN`, PTE encoding and the page policy are written here again from the spec.
 //!
 //! Clarity beats speed: busy areas are a sorted `Vec` scanned linearly (R3 is one pass over
-//! it, visiting the candidates of spec §4.3 in increasing order), PTEs are a `BTreeMap` from virtual address to leaf value,
-//! and page-table pages are a `BTreeMap` keyed by `(level, region base)`.
+//! it, visiting the candidates of spec §4.3 in increasing order), PTEs are a `BTreeMap` from
+//! virtual address to leaf value, and page-table pages are a `BTreeMap` keyed by
+//! `(level, region base)`.
 //!
-//! Every rule function carries its rule id in its name (`r3_lowest_fit`, `r9_free`, …) and
-//! its doc comment says what the rule demands. Bad input never panics: it gives NULL plus
+//! Every rule function carries its rule id in its name (`r3_lowest_fit_search`, `r9_free`,
+//! …) and its doc comment says what the rule demands. Bad input never panics: it gives NULL plus
 //! warnings, a WARN and a no-op, or a typed [`Fatal`] exactly where the contract says.
+//!
+//! [`MachineConfig::knobs`] selects the version knobs of docs/semantics.md §13 ([`Knobs`]):
+//! the default is 4.19.y as §12 defines it, [`Knobs::v4_19_0`] is v4.19.0 as shipped (its
+//! strict search cache in its own module, `cache4x`; the BUG of a wrapped `ALIGN`; the oops
+//! of a free in no busy VA), and the other knobs give older 4.x behaviours.
 //!
 //! ```
 //! use vmalloc_reference::{MachineConfig, Model};
@@ -28,6 +34,7 @@
 mod alloc;
 mod areas;
 mod arith;
+mod cache4x;
 mod config;
 mod faults;
 mod free;

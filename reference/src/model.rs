@@ -7,8 +7,10 @@ use std::collections::BTreeSet;
 use crate::alloc::VmallocArgs;
 use crate::areas::BusyList;
 use crate::arith::{page_align, PAGE_SIZE};
+use crate::cache4x::SearchCache;
 use crate::config::{ConfigError, FaultKind, MachineConfig};
 use crate::faults::FaultCounters;
+use crate::knobs::Faithful4xCache;
 use crate::pages::PagePool;
 use crate::ptes::PageTables;
 use crate::types::{AccessError, BugKind, Context, Event, Fatal, Gfp, Prot, VmFlags, VmInfo};
@@ -23,6 +25,8 @@ pub struct Model {
     pub(crate) config: MachineConfig,
     /// Busy VAs, LiveVm and LazyPending, in address order.
     pub(crate) busy: BusyList,
+    /// The 4.x search cache, kept only with `faithful_4x_cache` on (module `cache4x`).
+    pub(crate) search_cache: Option<SearchCache>,
     /// The lazy list: starts of LazyPending VAs, newest first (§5.4).
     pub(crate) lazy: Vec<u64>,
     /// `vmap_lazy_nr`: pages of the LazyPending VAs, guards included (I6).
@@ -51,6 +55,8 @@ impl Model {
         config.validate()?;
         Ok(Model {
             busy: BusyList::default(),
+            search_cache: (config.knobs.faithful_4x_cache == Faithful4xCache::On)
+                .then(SearchCache::default),
             lazy: Vec::new(),
             lazy_nr: 0,
             pool: PagePool::new(&config.nodes),

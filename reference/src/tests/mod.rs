@@ -7,6 +7,7 @@
 
 mod invariants;
 mod knobs_calls;
+mod knobs_search;
 mod numa;
 mod r01_r02;
 mod r03_r04;
