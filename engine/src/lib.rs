@@ -20,7 +20,8 @@
 //! free gaps, lazy list, purge), `vm_area` (`__get_vm_area_node`, `alloc_vmap_area`,
 //! `remove_vm_area`), `vmalloc` (`__vmalloc_node_range` and wrappers), `vfree` (`__vunmap`,
 //! deferred frees), `vmap`, `access` (reads, writes, `vmalloc_to_page`), `vmallocinfo`,
-//! [`counters`], [`view`] (oracle views), [`PlantedBug`] (the faults are compiled in only with the feature `planted-bugs`).
+//! [`counters`], [`view`] (oracle views), [`PlantedBug`] (the faults are compiled in only with the
+//! feature `planted-bugs`).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 

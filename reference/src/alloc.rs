@@ -3,10 +3,14 @@
 //!
 //! `semantics §N` and `contract §N` cite sections of `docs/semantics.md` and `docs/contract.md`.
 
-use crate::areas::{r2_reservation_size, r3_lowest_fit, r4_alignment, Area, AreaKind, VmRecord};
+use crate::areas::{
+    r2_reservation_size, r3_lowest_fit_search, r4_ioremap_align_by_rule, r4_wrap_check, Area,
+    AreaKind, VmRecord,
+};
 use crate::arith::{page_align, PAGE_SHIFT, PAGE_SIZE};
 use crate::config::FaultKind;
 use crate::faults::Attempt;
+use crate::knobs::{ImplicitHighmem, VmapNowarnHonoured};
 use crate::model::Model;
 use crate::ptes::{r7_leaf, walk_levels};
 use crate::types::{ArrayKind, BugKind, Event, Fatal, Gfp, Prot, VmFlags};
@@ -26,13 +30,44 @@ pub(crate) struct VmallocArgs {
     pub(crate) caller: u32,
 }
 
-/// R6, semantics §6.1: `highmem_mask` is `__GFP_HIGHMEM` unless the gfp asks for DMA or DMA32
-/// (4.13+). It has no effect on the model's zones (x86-64 has no highmem, semantics §8.4).
+/// Whether the gfp asks for ZONE_DMA or ZONE_DMA32.
+fn wants_dma(gfp: Gfp) -> bool {
+    gfp.has(Gfp::DMA) || gfp.has(Gfp::DMA32)
+}
+
+/// R6, semantics §6.1: `highmem_mask` (4.13+) is `__GFP_HIGHMEM` unless the gfp asks for DMA or
+/// DMA32. It has no effect on the model's zones (x86-64 has no highmem, semantics §8.4).
 fn highmem_mask(gfp: Gfp) -> Gfp {
-    if gfp.has(Gfp::DMA) || gfp.has(Gfp::DMA32) {
+    if wants_dma(gfp) {
         Gfp::NONE
     } else {
         Gfp::HIGHMEM
+    }
+}
+
+/// R5, semantics §6.1 step 4: the gfp of the nested pages-array vmalloc, by knob
+/// `implicit_highmem`: `nested_gfp | highmem_mask` (4.13+), `nested_gfp | __GFP_HIGHMEM` before.
+/// `nested_gfp` has no zone bit, so this request is valid under every value.
+fn nested_array_gfp(knob: ImplicitHighmem, gfp: Gfp) -> Gfp {
+    match knob {
+        ImplicitHighmem::UnlessDma => nested_gfp(gfp) | highmem_mask(gfp),
+        ImplicitHighmem::CallerProvided | ImplicitHighmem::Unconditional => {
+            nested_gfp(gfp) | Gfp::HIGHMEM
+        }
+    }
+}
+
+/// R6, semantics §6.2 step 1: the gfp of one data-page request, by knob `implicit_highmem`:
+/// `gfp | __GFP_NOWARN | highmem_mask` (4.13+), `gfp | __GFP_HIGHMEM | __GFP_NOWARN` (4.12),
+/// `gfp | __GFP_NOWARN` (≤4.11). In 4.12 a gfp with DMA32 (or DMA) gets the invalid zone
+/// pair DMA32|HIGHMEM, and `gfp_zone` BUGs on the request before the page allocator (or
+/// its fault injector) sees it (bug 9).
+fn data_page_gfp(knob: ImplicitHighmem, gfp: Gfp) -> Result<Gfp, Fatal> {
+    match knob {
+        ImplicitHighmem::UnlessDma => Ok(gfp | Gfp::NOWARN | highmem_mask(gfp)),
+        ImplicitHighmem::Unconditional if wants_dma(gfp) => Err(Fatal::Bug(BugKind::InvalidZone)),
+        ImplicitHighmem::Unconditional => Ok(gfp | Gfp::HIGHMEM | Gfp::NOWARN),
+        ImplicitHighmem::CallerProvided => Ok(gfp | Gfp::NOWARN),
     }
 }
 
@@ -50,7 +85,8 @@ impl Model {
         }
     }
 
-    /// A node index outside the machine is a caller bug (contract §3, §8), checked on entry.
+    /// A node index outside the machine is a caller bug (contract §3, semantics §8), checked on
+    /// entry.
     pub(crate) fn check_node(&self, node: Option<u32>) -> Result<(), Fatal> {
         match node {
             Some(n) if n as usize >= self.config.nodes.len() => {
@@ -97,27 +133,58 @@ impl Model {
         }
     }
 
-    /// R3 with its failure handling: lowest fit; if none, purge (R9) and retry once; if
-    /// still none, warning 3 with the VA size (guard included, unless NOWARN) and no fit.
-    /// No purge notifier is registered in the model.
-    fn r3_place(&mut self, size: u64, align: u64, vstart: u64, vend: u64, gfp: Gfp) -> Option<u64> {
-        if let Some(a) = r3_lowest_fit(&self.busy, size, align, vstart, vend) {
-            return Some(a);
+    /// One VA search: exact lowest fit, or the 4.x search with its cache when
+    /// `faithful_4x_cache` is on; a wrapped `ALIGN` is no fit or the BUG by
+    /// `align_wrap_check` (R4).
+    fn r3_search(
+        &mut self,
+        size: u64,
+        align: u64,
+        vstart: u64,
+        vend: u64,
+    ) -> Result<Option<u64>, Fatal> {
+        let search = match &mut self.search_cache {
+            Some(cache) => cache.search(&self.busy, size, align, vstart, vend)?,
+            None => r3_lowest_fit_search(&self.busy, size, align, vstart, vend),
+        };
+        r4_wrap_check(search, self.config.knobs.align_wrap_check)
+    }
+
+    /// R3 with its failure handling: search; if no fit, purge (R9) and search again; if
+    /// still none, warning 3 with the VA size (guard included) and no fit. Warning 3 is
+    /// silenced by NOWARN unless `vmap_nowarn_honoured` is `no`. No purge notifier is
+    /// registered in the model.
+    fn r3_place(
+        &mut self,
+        size: u64,
+        align: u64,
+        vstart: u64,
+        vend: u64,
+        gfp: Gfp,
+    ) -> Result<Option<u64>, Fatal> {
+        if let Some(a) = self.r3_search(size, align, vstart, vend)? {
+            return Ok(Some(a));
         }
         self.r9_purge();
-        if let Some(a) = r3_lowest_fit(&self.busy, size, align, vstart, vend) {
-            return Some(a);
+        if let Some(a) = self.r3_search(size, align, vstart, vend)? {
+            return Ok(Some(a));
         }
-        self.warn_unless_nowarn(gfp, Event::VmapAllocFailed { size });
-        None
+        let warning = Event::VmapAllocFailed { size };
+        match self.config.knobs.vmap_nowarn_honoured {
+            VmapNowarnHonoured::Yes => self.warn_unless_nowarn(gfp, warning),
+            VmapNowarnHonoured::No => self.events.push(warning),
+        }
+        Ok(None)
     }
 
     /// `__get_vm_area_node` (semantics §3.2) = R13 steps 1–3 for every API family. Returns the new
     /// LiveVm area's start. Prints nothing but warning 3; the vmalloc family adds warning 1.
     ///
-    /// Order: PAGE_ALIGN (0 → NULL, no attempt); VM_IOREMAP align (R4); the vm_struct (step
-    /// 1); the guard (R2); `alloc_vmap_area`'s BUG checks, size 0 first, then a
-    /// non-power-of-two align; the vmap_area (step 2); placement (step 3, R3).
+    /// Order: PAGE_ALIGN (0 → NULL, no attempt); VM_IOREMAP align (R4, by knob
+    /// `ioremap_align_rule`, from `size` as passed); the vm_struct (step 1); the guard (R2);
+    /// `alloc_vmap_area`'s BUG checks, size 0 first, then a non-power-of-two align; the
+    /// vmap_area (step 2); placement (step 3, R3, where a wrapped `ALIGN` BUGs if
+    /// `align_wrap_check` is off).
     #[allow(clippy::too_many_arguments)] // mirrors `__get_vm_area_node` (semantics §3.2)
     pub(crate) fn r13_get_vm_area_node(
         &mut self,
@@ -133,7 +200,11 @@ impl Model {
         if s == 0 {
             return Ok(None);
         }
-        let align = r4_alignment(s, align, flags);
+        let align = if flags.has(VmFlags::IOREMAP) {
+            r4_ioremap_align_by_rule(self.config.knobs.ioremap_align_rule, size)
+        } else {
+            align
+        };
         let meta_gfp = gfp & Gfp::RECLAIM_MASK;
         if !self.r13_metadata(FaultKind::VmStruct, meta_gfp) {
             return Ok(None);
@@ -148,7 +219,7 @@ impl Model {
         if !self.r13_metadata(FaultKind::VmapArea, meta_gfp) {
             return Ok(None);
         }
-        let Some(start) = self.r3_place(va_size, align, vstart, vend, meta_gfp) else {
+        let Some(start) = self.r3_place(va_size, align, vstart, vend, meta_gfp)? else {
             return Ok(None);
         };
         let record = VmRecord {
@@ -170,6 +241,9 @@ impl Model {
             },
             kind: AreaKind::LiveVm(record),
         });
+        if let Some(cache) = &mut self.search_cache {
+            cache.inserted(start);
+        }
         Ok(Some(start))
     }
 
@@ -221,7 +295,7 @@ impl Model {
 
         // Step 5 (R6).
         if !self.r6_data_pages(start, n, a)? {
-            self.r8_fail(start, a.gfp);
+            self.r8_fail(start, a.gfp)?;
             return Ok(false);
         }
 
@@ -231,7 +305,7 @@ impl Model {
             .prot
             .evaluate(self.config.sme_c_bit, self.config.default_kernel_pte_mask);
         if !self.r7_map(start, &pages, prot_value)? {
-            self.r8_fail(start, a.gfp);
+            self.r8_fail(start, a.gfp)?;
             return Ok(false);
         }
         let leaf_flags = prot_value & self.config.supported_pte_mask;
@@ -242,7 +316,7 @@ impl Model {
     }
 
     /// R5 pages array: `8·N` bytes. Above 4096 bytes (N ≥ 513) a nested vmalloc made after
-    /// the main VA: VMALLOC range, align 1, PAGE_KERNEL, `nested_gfp | highmem_mask`, the
+    /// the main VA: VMALLOC range, align 1, PAGE_KERNEL, [`nested_array_gfp`], the
     /// same node and caller, running R1–R13 for itself; otherwise a kmalloc with
     /// `nested_gfp` (a `PagesArray` attempt). `None` = the array could not be had.
     fn r5_pages_array(&mut self, n: u64, a: VmallocArgs) -> Result<Option<ArrayKind>, Fatal> {
@@ -253,7 +327,7 @@ impl Model {
                 align: 1,
                 start: self.config.vmalloc_start,
                 end: self.config.vmalloc_end,
-                gfp: nested_gfp(a.gfp) | highmem_mask(a.gfp),
+                gfp: nested_array_gfp(self.config.knobs.implicit_highmem, a.gfp),
                 prot: Prot::Kernel,
                 vm_flags: VmFlags::NONE,
                 node: a.node,
@@ -268,12 +342,13 @@ impl Model {
         }
     }
 
-    /// R6 data pages: N order-0 pages, one at a time in index order, each by the semantics §12.2
-    /// policy with the call's node and `gfp | __GFP_NOWARN | highmem_mask`. Stops at the first
+    /// R6 data pages: N order-0 pages, one at a time in index order, each by the 12.2 policy
+    /// with the call's node and [`data_page_gfp`] (default `gfp | __GFP_NOWARN |
+    /// highmem_mask`; an invalid zone pair BUGs at the first request). Stops at the first
     /// failure, leaving `pages[0..i)` in the record (`nr_pages = i`). `false` = failed.
     fn r6_data_pages(&mut self, start: u64, n: u64, a: VmallocArgs) -> Result<bool, Fatal> {
-        let gfp = a.gfp | Gfp::NOWARN | highmem_mask(a.gfp);
         for _ in 0..n {
+            let gfp = data_page_gfp(self.config.knobs.implicit_highmem, a.gfp)?;
             let Some(pfn) = self.r13_pool_page(FaultKind::DataPage, a.node, gfp)? else {
                 return Ok(false);
             };

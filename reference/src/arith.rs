@@ -1,6 +1,8 @@
 //! Integer helpers of semantics §0, each with the kernel's modulo-2^64 behaviour spelled out.
 //!
 //! `semantics §N` cites a section of `docs/semantics.md`.
+//!
+//! `semantics §N` cites sections of `docs/semantics.md`.
 
 /// `PAGE_SIZE` on x86-64 (semantics §0).
 pub const PAGE_SIZE: u64 = 4096;
@@ -30,6 +32,12 @@ pub(crate) fn align_up(x: u64, a: u64) -> Option<u64> {
 /// `fls(x)`: the 1-based index of the most significant set bit, 0 for 0.
 pub(crate) fn fls(x: u32) -> u32 {
     u32::BITS - x.leading_zeros()
+}
+
+/// `fls_long(x)`: the 1-based index of the most significant set bit of a 64-bit value, 0 for
+/// 0 (floor(log2(x)) + 1; semantics §3.2, the 4.1–4.8 ioremap rule).
+pub(crate) fn fls_long(x: u64) -> u32 {
+    u64::BITS - x.leading_zeros()
 }
 
 /// `get_count_order_long(x)` for `x > 0`: ceil(log2(x)) (semantics §3.2, 4.9+ ioremap rule).
@@ -85,5 +93,10 @@ mod tests {
         assert_eq!(ceil_log2(0x11000), 17);
         assert_eq!(ceil_log2(4096), 12);
         assert_eq!(ceil_log2(u64::MAX), 64);
+        // fls_long is floor(log2) + 1: 64 KiB → 17 (bug 8's doubling), 4 GiB → 33.
+        assert_eq!(
+            (fls_long(0), fls_long(0x10000), fls_long(1 << 32)),
+            (0, 17, 33)
+        );
     }
 }

@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 
 use crate::arith::fls;
+use crate::knobs::Knobs;
 
 /// Paging mode (semantics §8.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -163,11 +164,14 @@ pub struct MachineConfig {
     pub sme_c_bit: u64,
     /// Injected allocation failures.
     pub fault_plan: FaultPlan,
+    /// Version knobs (semantics §13). The default is 4.19.y; [`Knobs::v4_19_0`] is
+    /// v4.19.0 as shipped.
+    pub knobs: Knobs,
 }
 
 impl Default for MachineConfig {
-    /// design §3.17: 4-level, NX+PGE, no PTI, no SME, no KASLR, 4 CPUs, one node
-    /// `[0, 0x40000)`.
+    /// DECISIONS 3.17: 4-level, NX+PGE, no PTI, no SME, no KASLR, 4 CPUs, one node
+    /// `[0, 0x40000)`, default (4.19.y) knobs.
     fn default() -> Self {
         MachineConfig {
             paging: Paging::FourLevel,
@@ -185,6 +189,7 @@ impl Default for MachineConfig {
             default_kernel_pte_mask: u64::MAX,
             sme_c_bit: 0,
             fault_plan: FaultPlan::new(),
+            knobs: Knobs::default(),
         }
     }
 }

@@ -6,6 +6,7 @@
 
 use crate::areas::{AreaKind, VmRecord};
 use crate::arith::PAGE_SIZE;
+use crate::knobs::VunmapLookup;
 use crate::model::Model;
 use crate::types::{ArrayKind, BugKind, Event, Fatal, Gfp};
 
@@ -38,7 +39,9 @@ impl Model {
 
     /// R9 purge: release every LazyPending VA, newest first, subtracting its pages from
     /// `lazy_nr` (back to 0), after one TLB flush over `[min va_start, max va_end)` of the
-    /// released VAs. With nothing pending it does nothing, not even the flush.
+    /// released VAs. With nothing pending it does nothing, not even the flush. With
+    /// `faithful_4x_cache` on, each release first moves the search cache as
+    /// `__free_vmap_area` does (module `cache4x`).
     pub(crate) fn r9_purge(&mut self) {
         if self.lazy.is_empty() {
             return;
@@ -52,6 +55,9 @@ impl Model {
         let end = pending.iter().map(|&(_, e)| e).max().unwrap_or(0);
         self.events.push(Event::TlbFlush { start, end });
         for s in std::mem::take(&mut self.lazy) {
+            if let Some(cache) = &mut self.search_cache {
+                cache.releasing(&self.busy, s);
+            }
             if let Some(area) = self.busy.remove(s) {
                 self.lazy_nr -= area.va_pages();
             }
@@ -63,16 +69,20 @@ impl Model {
     /// kmalloc'ed one is simply gone; a nested one goes through `vfree`, so through R10 and
     /// these same steps, with its own lazy add and threshold check, after the outer VA);
     /// 5. drop the `vm_struct`.
-    pub(crate) fn r9_free(&mut self, start: u64) {
+    ///
+    /// The nested array's lookup finds its live area, so no knob makes it fail; the result
+    /// is passed on all the same.
+    pub(crate) fn r9_free(&mut self, start: u64) -> Result<(), Fatal> {
         let Some(record) = self.r9_remove_vm_area(start) else {
-            return;
+            return Ok(());
         };
         for pfn in record.pages {
             self.pool.release(pfn);
         }
         if let ArrayKind::Vmalloc { addr } = record.array {
-            self.r10_free_lookup(addr, true);
+            self.r10_free_lookup(addr, true)?;
         }
+        Ok(())
     }
 
     /// R11 / `free_vm_area`: R9 steps 1, 2 and 5 only. The data pages and the pages array
@@ -99,30 +109,38 @@ impl Model {
     /// warning 2 with `nr_pages·4096` and the VA size, guard included (unless NOWARN), then R9
     /// steps 1–5 on the area. What survives is the R8 residue: the lazily pending VA(s), unless a
     /// threshold check on this path purged them, and any page-table pages made.
-    pub(crate) fn r8_fail(&mut self, start: u64, gfp: Gfp) {
+    pub(crate) fn r8_fail(&mut self, start: u64, gfp: Gfp) -> Result<(), Fatal> {
         let Some(area) = self.busy.get(start) else {
-            return;
+            return Ok(());
         };
         let allocated = area.record().map_or(0, |r| r.pages.len() as u64) * PAGE_SIZE;
         let total = area.end - area.start;
         self.warn_unless_nowarn(gfp, Event::AllocPartial { allocated, total });
-        self.r9_free(start);
+        self.r9_free(start)
     }
 
-    /// R10 free lookup (`__vunmap`, default 4.19.126+/5.0+), for a non-NULL `addr`:
-    /// unaligned → warning 4, nothing; inside a LiveVm VA (any page, guard included) → that
-    /// whole area is freed (R9 steps 1–5 if `deallocate`, else R11); otherwise (no busy VA,
-    /// or a LazyPending one) → warning 5, nothing.
-    pub(crate) fn r10_free_lookup(&mut self, addr: u64, deallocate: bool) {
+    /// R10 free lookup (`__vunmap`), for a non-NULL `addr`: unaligned → warning 4, nothing;
+    /// inside a LiveVm VA (any page, guard included) → that whole area is freed (R9 steps 1–5
+    /// if `deallocate`, else R11); otherwise (no busy VA, or a LazyPending one) → warning 5,
+    /// nothing. That is the default `vunmap_lookup` (4.19.126+/5.0+), and `remove_first`
+    /// (≤4.17) gives the same results. With `find_vmap_area_deref` (v4.19.0) an address in
+    /// no busy VA at all dereferences NULL instead: [`BugKind::Oops`], after the alignment
+    /// test; a LazyPending VA still gives warning 5 (its `vm` was cleared).
+    pub(crate) fn r10_free_lookup(&mut self, addr: u64, deallocate: bool) -> Result<(), Fatal> {
         if !addr.is_multiple_of(PAGE_SIZE) {
             self.events.push(Event::BadAddress { addr });
-            return;
+            return Ok(());
+        }
+        let deref = self.config.knobs.vunmap_lookup == VunmapLookup::FindVmapAreaDeref;
+        if deref && self.busy.containing(addr).is_none() {
+            return Err(Fatal::Bug(BugKind::Oops));
         }
         match self.busy.live_containing(addr) {
             None => self.events.push(Event::NonexistentArea { addr }),
-            Some(start) if deallocate => self.r9_free(start),
+            Some(start) if deallocate => self.r9_free(start)?,
             Some(start) => self.r11_vunmap(start),
         }
+        Ok(())
     }
 
     /// semantics §5.1 deferred path (contract §10): the freed memory's first 8 bytes become the

@@ -10,8 +10,10 @@ use std::collections::BTreeSet;
 use crate::alloc::VmallocArgs;
 use crate::areas::BusyList;
 use crate::arith::{page_align, PAGE_SIZE};
+use crate::cache4x::SearchCache;
 use crate::config::{ConfigError, FaultKind, MachineConfig};
 use crate::faults::FaultCounters;
+use crate::knobs::Faithful4xCache;
 use crate::pages::PagePool;
 use crate::ptes::PageTables;
 use crate::types::{AccessError, BugKind, Context, Event, Fatal, Gfp, Prot, VmFlags, VmInfo};
@@ -26,6 +28,8 @@ pub struct Model {
     pub(crate) config: MachineConfig,
     /// Busy VAs, LiveVm and LazyPending, in address order.
     pub(crate) busy: BusyList,
+    /// The 4.x search cache, kept only with `faithful_4x_cache` on (module `cache4x`).
+    pub(crate) search_cache: Option<SearchCache>,
     /// The lazy list: starts of LazyPending VAs, newest first (semantics §5.4).
     pub(crate) lazy: Vec<u64>,
     /// `vmap_lazy_nr`: pages of the LazyPending VAs, guards included (I6).
@@ -40,7 +44,7 @@ pub struct Model {
     pub(crate) orphaned_pages: BTreeSet<u64>,
     /// Kmalloc'ed pages arrays leaked the same way (I5, design §3.5).
     pub(crate) orphaned_arrays: u64,
-    /// CPU 0's `vfree_deferred` list, newest first (semantics §5.1, §11.2).
+    /// CPU 0's `vfree_deferred` list, newest first (semantics §5.1, semantics §11.2).
     pub(crate) deferred: Vec<u64>,
     /// Fault-attempt counters and the plan (contract §6).
     pub(crate) faults: FaultCounters,
@@ -54,6 +58,8 @@ impl Model {
         config.validate()?;
         Ok(Model {
             busy: BusyList::default(),
+            search_cache: (config.knobs.faithful_4x_cache == Faithful4xCache::On)
+                .then(SearchCache::default),
             lazy: Vec::new(),
             lazy_nr: 0,
             pool: PagePool::new(&config.nodes),
@@ -306,7 +312,7 @@ impl Model {
             return Err(Fatal::Bug(BugKind::VunmapInInterrupt));
         }
         if addr != 0 {
-            self.r10_free_lookup(addr, false);
+            self.r10_free_lookup(addr, false)?;
         }
         Ok(())
     }
@@ -319,10 +325,7 @@ impl Model {
         }
         match ctx {
             Context::Interrupt => self.deferred_push(addr),
-            Context::Process => {
-                self.r10_free_lookup(addr, true);
-                Ok(())
-            }
+            Context::Process => self.r10_free_lookup(addr, true),
         }
     }
 
@@ -338,7 +341,7 @@ impl Model {
     pub fn run_deferred(&mut self) -> Result<(), Fatal> {
         let list = std::mem::take(&mut self.deferred);
         for addr in list {
-            self.r10_free_lookup(addr, true);
+            self.r10_free_lookup(addr, true)?;
         }
         Ok(())
     }

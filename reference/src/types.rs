@@ -288,8 +288,15 @@ pub enum BugKind {
     BadPageFree,
     /// A node index outside the machine.
     InvalidNode,
-    /// The kernel would fault (a deferred free writing into an unmapped address).
+    /// The kernel would fault: a deferred free writing into an unmapped address, or, with
+    /// `vunmap_lookup` `find_vmap_area_deref`, a free of an address in no busy VA (R10).
     Oops,
+    /// `alloc_vmap_area`: `BUG_ON(va->va_start < vstart)` after an `ALIGN` wrapped to 0
+    /// ("kernel BUG at mm/vmalloc.c:512"); only with `align_wrap_check` off (R4).
+    VaStartBelowVstart,
+    /// `gfp_zone`: an invalid zone pair (DMA32 or DMA with HIGHMEM) at a data-page request;
+    /// only with `implicit_highmem` `unconditional` (bug 9).
+    InvalidZone,
 }
 
 /// Errors that end the input (contract §8).

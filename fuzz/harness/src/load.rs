@@ -1,8 +1,8 @@
 //! Loading inputs from files: readable traces (`vmfuzz-trace v1` ...) or raw fuzzer inputs
 //! (libFuzzer, AFL++ and bolero byte files).
 //!
-//! **A file is read as a trace unless raw bytes are asked for explicitly** (`docs/design.md` §5.2), so
-//! that a trace with a typo in its header, a byte-order mark or no content at all is an error
+//! **A file is read as a trace unless raw bytes are asked for explicitly** (`docs/design.md` §5.2),
+//! so that a trace with a typo in its header, a byte-order mark or no content at all is an error
 //! that names the file and the line, never an input silently decoded from its bytes and
 //! expected clean. The rule, applied by [`ReadAs::Detect`]:
 //! - a file named `*.trace` is a trace;

@@ -1,5 +1,5 @@
-//! The engine's planted faults (`docs/design.md` §4.3), by name: which exist, whether this build has
-//! them compiled in (the `planted-bugs` feature), and the command lines that reproduce a
+//! The engine's planted faults (`docs/design.md` §4.3), by name: which exist, whether this build
+//! has them compiled in (the `planted-bugs` feature), and the command lines that reproduce a
 //! finding made under one.
 
 use vmalloc_engine as e;

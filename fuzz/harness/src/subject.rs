@@ -15,7 +15,7 @@
 
 use crate::ops::{Paging, Prot};
 
-/// The kernel cannot go on (design §3.3, §3.15): the input ends here, on both sides.
+/// The kernel cannot go on (design §3.3, semantics §3.15): the input ends here, on both sides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Fatal {
     /// A `BUG_ON` the API can reach.
@@ -51,11 +51,17 @@ pub enum BugKind {
     InvalidNode,
     /// The kernel would fault (e.g. a deferred free writing into unmapped memory).
     Oops,
+    /// `alloc_vmap_area`: `BUG_ON(va->va_start < vstart)` after `ALIGN` wrapped to 0
+    /// (knob `align_wrap_check` off).
+    VaStartBelowVstart,
+    /// `gfp_zone`: an invalid zone pair at a data-page request (knob `implicit_highmem`
+    /// `unconditional`).
+    InvalidZone,
 }
 
 impl BugKind {
     /// Every kind.
-    pub const ALL: [BugKind; 7] = [
+    pub const ALL: [BugKind; 9] = [
         Self::AlignNotPowerOfTwo,
         Self::ZeroSizeVa,
         Self::VunmapInInterrupt,
@@ -63,6 +69,8 @@ impl BugKind {
         Self::BadPageFree,
         Self::InvalidNode,
         Self::Oops,
+        Self::VaStartBelowVstart,
+        Self::InvalidZone,
     ];
 
     /// Trace name (`expect: bug <name>`).
@@ -75,6 +83,8 @@ impl BugKind {
             Self::BadPageFree => "bad_page_free",
             Self::InvalidNode => "invalid_node",
             Self::Oops => "oops",
+            Self::VaStartBelowVstart => "va_start_below_vstart",
+            Self::InvalidZone => "invalid_zone",
         }
     }
 

@@ -8,6 +8,8 @@
 //! `semantics §N` and `design §N` cite sections of `docs/semantics.md` and `docs/design.md`.
 
 mod invariants;
+mod knobs_calls;
+mod knobs_search;
 mod numa;
 mod r01_r02;
 mod r03_r04;

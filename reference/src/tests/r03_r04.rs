@@ -270,3 +270,37 @@ fn r4_ioremap_alignment_is_the_4_9_rule() {
     assert_eq!(got, Ok(Some(START + 0x2000)));
     check(&m);
 }
+
+#[test]
+fn r3_lowest_fit_over_three_hundred_areas() {
+    let mut m = model();
+    // 300 one-page vmallocs: VAs of 2 pages (R2) at START + 2p·i, i = 0..300 (R3: each is
+    // placed at the end of the one before).
+    let areas: Vec<u64> = (0..300)
+        .map(|_| m.vmalloc(P, 1).unwrap().unwrap())
+        .collect();
+    for (i, &a) in areas.iter().enumerate() {
+        assert_eq!(a, START + 2 * P * i as u64);
+    }
+    // Free i = 100 (hole [200p, 202p)) and i = 150, 151 (hole [300p, 304p)), then purge:
+    // one flush over [200p, 304p).
+    for i in [100, 150, 151] {
+        m.vfree(areas[i], Context::Process).unwrap();
+    }
+    m.vm_unmap_aliases();
+    assert_eq!(
+        events(&mut m),
+        vec![Event::TlbFlush {
+            start: START + 200 * P,
+            end: START + 304 * P
+        }]
+    );
+    // A 2-page vmalloc (VA 3 pages) skips the 2-page hole and takes the 4-page one.
+    assert_eq!(m.vmalloc(2 * P, 1), Ok(Some(START + 300 * P)));
+    // A 1-page vmalloc (VA 2 pages) takes the exact-fit hole at 200p.
+    assert_eq!(m.vmalloc(P, 1), Ok(Some(START + 200 * P)));
+    // What is left of the 4-page hole ([303p, 304p)) is too small: the next one goes after
+    // the last area, which ends at 600p.
+    assert_eq!(m.vmalloc(P, 1), Ok(Some(START + 600 * P)));
+    check(&m);
+}

@@ -48,6 +48,7 @@ pub fn model_config(machine: &Machine) -> r::MachineConfig {
         default_kernel_pte_mask: default_kernel,
         sme_c_bit: c,
         fault_plan: plan,
+        knobs: Default::default(),
     }
 }
 
@@ -91,6 +92,8 @@ fn fatal(f: r::Fatal) -> Fatal {
             r::BugKind::BadPageFree => BugKind::BadPageFree,
             r::BugKind::InvalidNode => BugKind::InvalidNode,
             r::BugKind::Oops => BugKind::Oops,
+            r::BugKind::VaStartBelowVstart => BugKind::VaStartBelowVstart,
+            r::BugKind::InvalidZone => BugKind::InvalidZone,
         }),
         r::Fatal::ModelInvariant { rule, detail } => {
             panic!("reference model invariant {rule} broken: {detail}")

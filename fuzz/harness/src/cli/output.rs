@@ -1,6 +1,7 @@
 //! Everything the CLI writes: standard output that ends quietly on a closed pipe or a full
 //! disk (never a panic), output folders checked before any work, and files that are created
-//! exclusively and atomically so a finding is never overwritten or half-written (`docs/design.md` §5.3).
+//! exclusively and atomically so a finding is never overwritten or half-written (`docs/design.md`
+//! §5.3).
 
 use std::fmt;
 use std::io::{self, Write};
