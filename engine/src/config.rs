@@ -4,6 +4,7 @@ use core::fmt;
 
 use crate::addr::{fls, VirtAddr, FIRST_POOL_PFN, MAX_PFN, PAGE_SIZE};
 use crate::fault::FaultPlan;
+use crate::knobs::Knobs;
 
 /// x86-64 paging mode (§8.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -82,6 +83,9 @@ pub struct MachineConfig {
     pub sme_c_bit: u64,
     /// Injected allocation failures (contract §6).
     pub fault_plan: FaultPlan,
+    /// Version knobs (docs/semantics.md §13): the default is 4.19.y, [`Knobs::v4_19_0`] is
+    /// v4.19.0 as shipped.
+    pub knobs: Knobs,
 }
 
 impl Default for MachineConfig {
@@ -103,6 +107,7 @@ impl Default for MachineConfig {
             default_kernel_pte_mask: u64::MAX,
             sme_c_bit: 0,
             fault_plan: FaultPlan::default(),
+            knobs: Knobs::default(),
         }
     }
 }

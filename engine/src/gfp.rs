@@ -95,6 +95,16 @@ impl Gfp {
         }
     }
 
+    /// False for the zone-modifier combinations `gfp_zone` rejects (`GFP_ZONE_BAD`, a
+    /// `VM_BUG_ON`): more than one of `__GFP_DMA`, `__GFP_DMA32` and `__GFP_HIGHMEM`
+    /// (`__GFP_MOVABLE` does not matter). Bug 9 is `GFP_DMA32 | __GFP_HIGHMEM`.
+    pub const fn has_valid_zone(self) -> bool {
+        self.intersection(Gfp::DMA.union(Gfp::DMA32).union(Gfp::HIGHMEM))
+            .bits()
+            .count_ones()
+            <= 1
+    }
+
     /// True if the request may not fail (§10).
     pub const fn is_nofail(self) -> bool {
         self.contains(Gfp::NOFAIL)
@@ -120,5 +130,18 @@ mod tests {
         );
         assert_eq!(Gfp::VMALLOC32.highmem_mask(), Gfp::empty());
         assert_eq!(Gfp::KERNEL.highmem_mask(), Gfp::HIGHMEM);
+    }
+
+    #[test]
+    fn zone_pairs() {
+        // GFP_ZONE_BAD: any two or three of DMA, DMA32, HIGHMEM, with or without MOVABLE.
+        assert!(Gfp::KERNEL.has_valid_zone());
+        assert!(Gfp::VMALLOC32.has_valid_zone());
+        assert!((Gfp::KERNEL | Gfp::HIGHMEM | Gfp::MOVABLE).has_valid_zone());
+        assert!((Gfp::KERNEL | Gfp::DMA).has_valid_zone());
+        assert!(!(Gfp::VMALLOC32 | Gfp::HIGHMEM).has_valid_zone());
+        assert!(!(Gfp::DMA | Gfp::HIGHMEM).has_valid_zone());
+        assert!(!(Gfp::DMA | Gfp::DMA32).has_valid_zone());
+        assert!(!(Gfp::DMA | Gfp::DMA32 | Gfp::HIGHMEM | Gfp::MOVABLE).has_valid_zone());
     }
 }

@@ -38,11 +38,15 @@ pub enum BugKind {
     InvalidNode,
     /// The kernel would fault (e.g. a deferred free writing into unmapped memory).
     Oops,
+    /// `alloc_vmap_area`: `BUG_ON(va_start < vstart)` after an `ALIGN` wrapped to 0 (v4.19.0).
+    VaStartBelowVstart,
+    /// `gfp_zone`: an invalid zone-modifier pair (4.12's implicit `__GFP_HIGHMEM`).
+    InvalidZone,
 }
 
 impl BugKind {
     /// Every kind.
-    pub const ALL: [BugKind; 7] = [
+    pub const ALL: [BugKind; 9] = [
         Self::AlignNotPowerOfTwo,
         Self::ZeroSizeVa,
         Self::VunmapInInterrupt,
@@ -50,6 +54,8 @@ impl BugKind {
         Self::BadPageFree,
         Self::InvalidNode,
         Self::Oops,
+        Self::VaStartBelowVstart,
+        Self::InvalidZone,
     ];
 
     /// Trace name (`expect: bug <name>`).
@@ -62,6 +68,8 @@ impl BugKind {
             Self::BadPageFree => "bad_page_free",
             Self::InvalidNode => "invalid_node",
             Self::Oops => "oops",
+            Self::VaStartBelowVstart => "va_start_below_vstart",
+            Self::InvalidZone => "invalid_zone",
         }
     }
 
