@@ -6,7 +6,6 @@ pub mod free_gaps;
 mod search_cache;
 
 use std::collections::BTreeSet;
-use std::ops::Bound::{Excluded, Unbounded};
 
 use free_gaps::FreeGaps;
 use search_cache::{BusyAreas, HoleTest, SearchCache};
@@ -87,10 +86,12 @@ impl BusyAreas for BusyView<'_> {
         self.busy.range((addr, 0)..).next().map(|&(_, id)| id)
     }
 
-    fn next(&self, id: u32) -> Option<u32> {
-        let key = self.key(id)?;
-        let mut r = self.busy.range((Excluded(key), Unbounded));
-        r.next().map(|&(_, id)| id)
+    fn walk_from(&self, id: u32) -> impl Iterator<Item = (u64, u64)> + '_ {
+        // An id that is not busy walks nothing.
+        self.key(id)
+            .into_iter()
+            .flat_map(move |key| self.busy.range(key..))
+            .filter_map(|&(_, id)| self.slab.get(id).map(|va| (va.start, va.end)))
     }
 
     fn prev(&self, id: u32) -> Option<u32> {

@@ -24,8 +24,9 @@ pub(crate) trait BusyAreas {
     /// The lowest busy VA with `va_end >= addr` (the tree descent of §4.3). When one VA
     /// ends exactly at `addr` and another starts there, this is the one ending there.
     fn first_ending_at_or_above(&self, addr: u64) -> Option<u32>;
-    /// The next busy VA in address order.
-    fn next(&self, id: u32) -> Option<u32>;
+    /// `[va_start, va_end)` of busy VA `id` and of every busy VA after it, in address order
+    /// (the walk along `vmap_area_list`).
+    fn walk_from(&self, id: u32) -> impl Iterator<Item = (u64, u64)> + '_;
     /// The previous busy VA in address order (`rb_prev`).
     fn prev(&self, id: u32) -> Option<u32>;
 }
@@ -117,10 +118,10 @@ impl SearchCache {
             }
         };
 
-        // The walk: `addr + size` never wraps here (checked after every ALIGN).
-        if let Some(mut first) = first {
-            loop {
-                let (f_start, f_end) = areas.bounds(first)?;
+        // The walk from `first` along the list; after the last VA, `found:`. `addr + size`
+        // never wraps here (checked after every ALIGN).
+        if let Some(first) = first {
+            for (f_start, f_end) in areas.walk_from(first) {
                 let end = addr + size;
                 if !(end > f_start && end <= vend) {
                     break;
@@ -130,10 +131,6 @@ impl SearchCache {
                 }
                 addr = align_wrapping(f_end, align);
                 addr.checked_add(size)?;
-                match areas.next(first) {
-                    Some(n) => first = n,
-                    None => break,
-                }
             }
         }
 
@@ -216,10 +213,10 @@ mod tests {
         fn first_ending_at_or_above(&self, addr: u64) -> Option<u32> {
             self.sorted().into_iter().find(|b| b.1 >= addr).map(|b| b.2)
         }
-        fn next(&self, id: u32) -> Option<u32> {
+        fn walk_from(&self, id: u32) -> impl Iterator<Item = (u64, u64)> + '_ {
             let s = self.sorted();
-            let i = s.iter().position(|b| b.2 == id)?;
-            s.get(i + 1).map(|b| b.2)
+            let i = s.iter().position(|b| b.2 == id).unwrap_or(s.len());
+            s.into_iter().skip(i).map(|b| (b.0, b.1))
         }
         fn prev(&self, id: u32) -> Option<u32> {
             let s = self.sorted();
