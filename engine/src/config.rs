@@ -7,6 +7,7 @@ use core::fmt;
 
 use crate::addr::{fls, VirtAddr, FIRST_POOL_PFN, MAX_PFN, PAGE_SIZE};
 use crate::fault::FaultPlan;
+use crate::knobs::Knobs;
 
 /// x86-64 paging mode (semantics §8.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -73,7 +74,7 @@ pub struct MachineConfig {
     /// `MODULES_END`.
     pub modules_end: u64,
     /// KASLR module load offset in bytes: 0 or `k * 4096` with `1 <= k <= 1024`
-    /// (semantics §2, §12).
+    /// (semantics §2, semantics §12).
     pub module_load_offset: u64,
     /// Online CPUs (1..=64), for `lazy_max_pages` (semantics §5.4).
     pub nr_cpus: u32,
@@ -87,6 +88,9 @@ pub struct MachineConfig {
     pub sme_c_bit: u64,
     /// Injected allocation failures (contract §6).
     pub fault_plan: FaultPlan,
+    /// Version knobs (semantics §13): the default is 4.19.y, [`Knobs::v4_19_0`] is
+    /// v4.19.0 as shipped.
+    pub knobs: Knobs,
 }
 
 impl Default for MachineConfig {
@@ -109,6 +113,7 @@ impl Default for MachineConfig {
             default_kernel_pte_mask: u64::MAX,
             sme_c_bit: 0,
             fault_plan: FaultPlan::default(),
+            knobs: Knobs::default(),
         }
     }
 }
@@ -259,7 +264,7 @@ impl MachineConfig {
     }
 }
 
-/// Physical zone of a PFN (semantics §8.4, §12.2).
+/// Physical zone of a PFN (semantics §8.4, semantics §12.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Zone {
     /// PFN below `2^20` (4 GiB).

@@ -1,4 +1,4 @@
-//! Typed fatal outcomes (contract §8, design §3.3, §3.15) and access errors.
+//! Typed fatal outcomes (contract §8, design §3.3, semantics §3.15) and access errors.
 //!
 //! `semantics §N`, `design §N` and `contract §N` cite sections of `docs/semantics.md`,
 //! `docs/design.md` and `docs/contract.md`.
@@ -23,8 +23,21 @@ pub enum BugKind {
     /// A node index outside the machine (a caller bug; contract §3).
     InvalidNode,
     /// The kernel would fault, e.g. a deferred free writing its list node through an unmapped
-    /// or read-only address (contract §10).
+    /// or read-only address (contract §10), or, under `vunmap_lookup=find_vmap_area_deref`,
+    /// `__vunmap` dereferencing the NULL `find_vmap_area` of an address in no busy VA
+    /// (docs/semantics.md R10).
     Oops,
+    /// `BUG_ON(va->va_start < vstart)` in `alloc_vmap_area`, "kernel BUG at
+    /// mm/vmalloc.c:512!" (bug 16): the 4.19.0 search reached a candidate whose `ALIGN`
+    /// wrapped to 0 and inserted it (`align_wrap_check=off`, semantics §4.3, R4). At
+    /// placement, after the vm_struct and vmap_area allocations (R13 steps 1–2).
+    VaStartBelowVstart,
+    /// `VM_BUG_ON` in `gfp_zone`: a page request with more than one of `__GFP_DMA`,
+    /// `__GFP_DMA32`, `__GFP_HIGHMEM` (bug 9: 4.12's implicit `__GFP_HIGHMEM` with
+    /// `vmalloc_32`'s `GFP_DMA32`, `implicit_highmem=unconditional`). At the page request,
+    /// before its fault-plan attempt: for `vmalloc_32`, its first data page (R13 step 5),
+    /// after the pages array.
+    InvalidZone,
 }
 
 /// An outcome that ends the input: the simulated kernel is dead (design §3.3).

@@ -82,7 +82,7 @@ impl Gfp {
         .union(Gfp::ATOMIC);
 
     /// The gfp of kmalloc'ed metadata: `gfp & GFP_RECLAIM_MASK` (semantics §3.2 step 3,
-    /// §4.2 step 1).
+    /// semantics §4.2 step 1).
     pub const fn reclaim_only(self) -> Gfp {
         self.intersection(Gfp::RECLAIM_MASK)
     }
@@ -100,6 +100,16 @@ impl Gfp {
         } else {
             Gfp::HIGHMEM
         }
+    }
+
+    /// False for the zone-modifier combinations `gfp_zone` rejects (`GFP_ZONE_BAD`, a
+    /// `VM_BUG_ON`): more than one of `__GFP_DMA`, `__GFP_DMA32` and `__GFP_HIGHMEM`
+    /// (`__GFP_MOVABLE` does not matter). Bug 9 is `GFP_DMA32 | __GFP_HIGHMEM`.
+    pub const fn has_valid_zone(self) -> bool {
+        self.intersection(Gfp::DMA.union(Gfp::DMA32).union(Gfp::HIGHMEM))
+            .bits()
+            .count_ones()
+            <= 1
     }
 
     /// True if the request may not fail (semantics §10).
@@ -127,5 +137,18 @@ mod tests {
         );
         assert_eq!(Gfp::VMALLOC32.highmem_mask(), Gfp::empty());
         assert_eq!(Gfp::KERNEL.highmem_mask(), Gfp::HIGHMEM);
+    }
+
+    #[test]
+    fn zone_pairs() {
+        // GFP_ZONE_BAD: any two or three of DMA, DMA32, HIGHMEM, with or without MOVABLE.
+        assert!(Gfp::KERNEL.has_valid_zone());
+        assert!(Gfp::VMALLOC32.has_valid_zone());
+        assert!((Gfp::KERNEL | Gfp::HIGHMEM | Gfp::MOVABLE).has_valid_zone());
+        assert!((Gfp::KERNEL | Gfp::DMA).has_valid_zone());
+        assert!(!(Gfp::VMALLOC32 | Gfp::HIGHMEM).has_valid_zone());
+        assert!(!(Gfp::DMA | Gfp::HIGHMEM).has_valid_zone());
+        assert!(!(Gfp::DMA | Gfp::DMA32).has_valid_zone());
+        assert!(!(Gfp::DMA | Gfp::DMA32 | Gfp::HIGHMEM | Gfp::MOVABLE).has_valid_zone());
     }
 }

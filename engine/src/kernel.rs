@@ -13,6 +13,7 @@ use crate::error::{BugKind, Fatal, KResult};
 use crate::event::Event;
 use crate::fault::{FaultKind, FaultState};
 use crate::gfp::Gfp;
+use crate::knobs::Faithful4xCache;
 use crate::pgtable::map::{MapError, Mapper, TableSource};
 use crate::pgtable::{unmap, Encoding, PteFlags};
 use crate::physmem::PhysMem;
@@ -129,7 +130,7 @@ impl Kernel {
             faults: FaultState::new(&cfg.fault_plan),
             root: Pfn::from_u64(ROOT_PGD_PFN),
             tables: Vec::new(),
-            vas: VmapAreas::new(),
+            vas: VmapAreas::new(cfg.knobs.faithful_4x_cache == Faithful4xCache::On),
             vms: Slab::default(),
             deferred: Vec::new(),
             events: Vec::new(),
@@ -211,6 +212,8 @@ impl Kernel {
 
     /// One order-0 page by the semantics §12.2 policy, counted as `kind` unless NOFAIL. `Ok(None)`
     /// on an injected failure or an empty pool; `WouldHang` when a NOFAIL request finds no page.
+    /// A gfp with more than one zone modifier BUGs in `gfp_zone` first, before the
+    /// fault-injection hook counts the attempt (`knobs::ImplicitHighmem`).
     pub(crate) fn alloc_frame(
         &mut self,
         kind: FaultKind,
@@ -218,6 +221,9 @@ impl Kernel {
         gfp: Gfp,
         zero: bool,
     ) -> KResult<Option<Pfn>> {
+        if !gfp.has_valid_zone() {
+            return Err(Fatal::Bug(BugKind::InvalidZone));
+        }
         if self.faults.attempt(kind, gfp.is_nofail()) {
             return Ok(None);
         }

@@ -14,14 +14,15 @@
 //! assert_eq!(k.lazy_nr(), 2); // one page plus the guard page, pending a purge
 //! ```
 //!
-//! Module map: [`addr`] (newtypes, page arithmetic), [`config`], [`gfp`], [`vm_flags`],
-//! [`prot`], [`fault`] (fault plan), [`event`], [`error`], [`physmem`] (page pool and sparse
-//! contents), [`pgtable`] (entry bits, map, unmap, walks, ptdump), [`vmap_area`] (busy areas,
-//! free gaps, lazy list, purge), `vm_area` (`__get_vm_area_node`, `alloc_vmap_area`,
-//! `remove_vm_area`), `vmalloc` (`__vmalloc_node_range` and wrappers), `vfree` (`__vunmap`,
-//! deferred frees), `vmap`, `access` (reads, writes, `vmalloc_to_page`), `vmallocinfo`,
-//! [`counters`], [`view`] (oracle views), [`PlantedBug`] (the faults are compiled in only with the
-//! feature `planted-bugs`).
+//! Module map: [`addr`] (newtypes, page arithmetic), [`config`], [`knobs`] (version knobs),
+//! [`gfp`], [`vm_flags`], [`prot`], [`fault`] (fault plan), [`event`], [`error`], [`physmem`]
+//! (page pool and sparse contents), [`pgtable`] (entry bits, map, unmap, walks, ptdump),
+//! [`vmap_area`] (busy areas, free gaps, the 4.x search cache, lazy list, purge), `vm_area`
+//! (`__get_vm_area_node`, `alloc_vmap_area`, `remove_vm_area`), `vmalloc`
+//! (`__vmalloc_node_range` and wrappers), `vfree` (`__vunmap`, deferred frees), `vmap`,
+//! `access` (reads, writes, `vmalloc_to_page`), `vmallocinfo`, [`counters`], [`view`] (oracle
+//! views), [`PlantedBug`] (the faults are compiled in only with the feature
+//! `planted-bugs`).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -58,6 +59,7 @@ pub mod event;
 pub mod fault;
 pub mod gfp;
 mod kernel;
+pub mod knobs;
 pub mod pgtable;
 pub mod physmem;
 mod planted;
@@ -81,6 +83,10 @@ pub use event::Event;
 pub use fault::{FaultKind, FaultPlan};
 pub use gfp::Gfp;
 pub use kernel::{Context, Kernel};
+pub use knobs::{
+    AlignWrapCheck, Faithful4xCache, ImplicitHighmem, IoremapAlignRule, KnobError, Knobs,
+    VmapNowarnHonoured, VunmapLookup,
+};
 pub use pgtable::walk::{Translation, WalkError};
 pub use physmem::FrameState;
 pub use planted::{PlantedBug, PlantedNotCompiled, PLANTED_BUGS_COMPILED};

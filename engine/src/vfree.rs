@@ -8,6 +8,7 @@ use crate::addr::VirtAddr;
 use crate::error::{BugKind, Fatal, KResult};
 use crate::event::Event;
 use crate::kernel::{Context, Kernel};
+use crate::knobs::VunmapLookup;
 use crate::vm_struct::ArrayKind;
 
 impl Kernel {
@@ -54,7 +55,7 @@ impl Kernel {
     }
 
     /// `free_work`: pops the whole deferred list and runs `__vunmap(p, 1)` on each entry,
-    /// newest first (semantics §5.1, §11.2).
+    /// newest first (semantics §5.1, semantics §11.2).
     pub fn run_deferred(&mut self) -> KResult<()> {
         self.check_alive()?;
         let list = std::mem::take(&mut self.deferred);
@@ -77,7 +78,9 @@ impl Kernel {
         Ok(())
     }
 
-    /// `__vunmap(addr, deallocate_pages)` (semantics §5.2) with the 4.19.126+/5.0 lookup (R10).
+    /// `__vunmap(addr, deallocate_pages)` (semantics §5.2): by default the 4.19.126+/5.0 lookup
+    /// (R10); under `vunmap_lookup=find_vmap_area_deref` an address in no busy VA oopses.
+    /// `remove_first` is the default's behaviour single-threaded (`knobs::VunmapLookup`).
     pub(crate) fn vunmap_inner(&mut self, addr: u64, deallocate: bool) -> KResult<()> {
         if addr == 0 {
             return Ok(());
@@ -85,6 +88,12 @@ impl Kernel {
         if !VirtAddr::from_u64(addr).is_page_aligned() {
             self.events.push(Event::BadAddress { addr });
             return Ok(());
+        }
+        if self.cfg.knobs.vunmap_lookup == VunmapLookup::FindVmapAreaDeref
+            && self.vas.find(addr).is_none()
+        {
+            // find_vmap_area(addr)->vm with find_vmap_area(addr) == NULL.
+            return Err(Fatal::Bug(BugKind::Oops));
         }
         let Some(vm) = self.find_vm(addr) else {
             let silent = planted!(self, SilentBadFree) && self.vas.find(addr).is_none();

@@ -3,19 +3,19 @@
 //! `get_vm_area` family (semantics §2).
 //!
 //! `semantics §N` cites a section of `docs/semantics.md`.
+//!
+//! `semantics §N` cites sections of `docs/semantics.md`.
 
-use crate::addr::{count_order, page_align, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
+use crate::addr::{page_align, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 use crate::error::{BugKind, Fatal, KResult};
 use crate::event::Event;
 use crate::fault::FaultKind;
 use crate::gfp::Gfp;
 use crate::kernel::Kernel;
+use crate::knobs::{AlignWrapCheck, VmapNowarnHonoured};
 use crate::vm_flags::VmFlags;
 use crate::vm_struct::{ArrayKind, VmInfo, VmStruct};
-use crate::vmap_area::{VaRequest, VaState};
-
-/// `IOREMAP_MAX_ORDER` on x86-64: `PUD_SHIFT` (semantics §3.2).
-const IOREMAP_MAX_ORDER: u32 = 30;
+use crate::vmap_area::{Placement, VaRequest, VaState};
 
 impl Kernel {
     /// `__get_vm_area_node` (semantics §3.2, R13 steps 1–3). Returns the new vm_struct's slab id.
@@ -33,13 +33,15 @@ impl Kernel {
         gfp: Gfp,
         caller: u32,
     ) -> KResult<Option<u32>> {
+        let real_size = size;
         let size = page_align(size);
         if size == 0 {
             return Ok(None);
         }
-        // 4.9+ rule (R4): from the page-aligned size, overwriting the caller's align.
+        // R4: overwrites the caller's align; 4.9+ from the page-aligned size, older rules from
+        // the size as passed (knob `ioremap_align_rule`).
         let align = if flags.contains(VmFlags::IOREMAP) {
-            1u64 << count_order(size).clamp(PAGE_SHIFT, IOREMAP_MAX_ORDER)
+            self.cfg.knobs.ioremap_align_rule.align(real_size)
         } else {
             align
         };
@@ -82,8 +84,11 @@ impl Kernel {
         Ok(Some(vm))
     }
 
-    /// `alloc_vmap_area` (semantics §4.1, §4.2): BUG checks, the vmap_area kmalloc, exact lowest
-    /// fit (R3) with one purge and retry, then warning 3 and -EBUSY. Returns the VA's slab id.
+    /// `alloc_vmap_area` (semantics §4.1, semantics §4.2): BUG checks, the vmap_area kmalloc, the
+    /// placement (R3: exact lowest fit, or the 4.x search under `faithful_4x_cache`) with one purge
+    /// and retry, then warning 3 (unless NOWARN, where `vmap_nowarn_honoured` says so) and -EBUSY.
+    /// A search that reaches a wrapped `ALIGN` is no fit, or under `align_wrap_check=off` the
+    /// BUG at mm/vmalloc.c:512 (R4). Returns the VA's slab id.
     pub(crate) fn alloc_vmap_area(
         &mut self,
         size: u64,
@@ -113,11 +118,20 @@ impl Kernel {
             vend,
             align,
         };
+        let wrap_check = self.cfg.knobs.align_wrap_check == AlignWrapCheck::On;
         let mut purged = false;
         loop {
             // The area is reserved with a placeholder state; the caller links its vm_struct.
-            if let Some(id) = self.vas.place(size, search, request, VaState::Lazy) {
-                return Ok(Some(id));
+            match self
+                .vas
+                .place(size, search, request, VaState::Lazy, !wrap_check)
+            {
+                Placement::At(id) => return Ok(Some(id)),
+                // v4.19.0 inserts the wrapped address 0, then BUG_ON(va->va_start < vstart).
+                Placement::Wrapped if !wrap_check => {
+                    return Err(Fatal::Bug(BugKind::VaStartBelowVstart))
+                }
+                Placement::Wrapped | Placement::NoFit => {}
             }
             if purged {
                 break;
@@ -125,7 +139,12 @@ impl Kernel {
             self.purge();
             purged = true;
         }
-        self.warn_unless_nowarn(gfp, Event::VmapAllocFailed { size });
+        let e = Event::VmapAllocFailed { size };
+        if self.cfg.knobs.vmap_nowarn_honoured == VmapNowarnHonoured::No {
+            self.events.push(e);
+        } else {
+            self.warn_unless_nowarn(gfp, e);
+        }
         Ok(None)
     }
 
@@ -143,9 +162,9 @@ impl Kernel {
         }
     }
 
-    /// `remove_vm_area` on a known vm_struct (semantics §2, §5.4): unlink it from its VA, clear the
-    /// VA's PTEs (R9 step 1; not with the planted `VunmapKeepsPtes` on vunmap), then the lazy
-    /// add and threshold purge (R9 step 2). `eager` is the planted `FailPathFreesVaEagerly`.
+    /// `remove_vm_area` on a known vm_struct (semantics §2, semantics §5.4): unlink it from its VA,
+    /// clear the VA's PTEs (R9 step 1; not with the planted `VunmapKeepsPtes` on vunmap), then the
+    /// lazy add and threshold purge (R9 step 2). `eager` is the planted `FailPathFreesVaEagerly`.
     /// Returns the vm_struct; the caller frees it.
     pub(crate) fn remove_vm_area(
         &mut self,

@@ -2,6 +2,8 @@
 //! wrappers of the semantics §2 table, each passing exactly the parameters of that table.
 //!
 //! `semantics §N` cites a section of `docs/semantics.md`.
+//!
+//! `semantics §N` cites sections of `docs/semantics.md`.
 
 use crate::addr::{page_align, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 use crate::error::KResult;
@@ -9,6 +11,7 @@ use crate::event::Event;
 use crate::fault::FaultKind;
 use crate::gfp::Gfp;
 use crate::kernel::Kernel;
+use crate::knobs::ImplicitHighmem;
 use crate::prot::Prot;
 use crate::vm_flags::VmFlags;
 use crate::vm_struct::ArrayKind;
@@ -92,12 +95,21 @@ impl Kernel {
         let nr_pages = mapped >> PAGE_SHIFT;
         let array_size = nr_pages * 8;
         let nested_gfp = gfp.nested();
-        let highmem = gfp.highmem_mask();
+        // Who adds __GFP_HIGHMEM (semantics §6.1, semantics §6.2; knob `implicit_highmem`): to the
+        // data pages, and to the nested array's gfp.
+        let (highmem, nested_highmem) = match self.cfg.knobs.implicit_highmem {
+            // ≤4.11: the callers passed it; the nested call always added it.
+            ImplicitHighmem::CallerProvided => (Gfp::empty(), Gfp::HIGHMEM),
+            // 4.12: always, even with GFP_DMA32 (bug 9: BUG in gfp_zone at the first page).
+            ImplicitHighmem::Unconditional => (Gfp::HIGHMEM, Gfp::HIGHMEM),
+            // 4.13+: unless the caller asked for DMA or DMA32.
+            ImplicitHighmem::UnlessDma => (gfp.highmem_mask(), gfp.highmem_mask()),
+        };
 
         // R13 step 4: the pages array.
         let array = if array_size > KMALLOC_ARRAY_MAX {
             let (s, e) = (self.cfg.vmalloc_start, self.cfg.vmalloc_end);
-            let nested_gfp = nested_gfp | highmem;
+            let nested_gfp = nested_gfp | nested_highmem;
             self.vmalloc_range_inner(
                 array_size,
                 1,
@@ -213,6 +225,16 @@ impl Kernel {
         self.vmalloc_node_range(size, align, s, e, gfp, prot, VmFlags::empty(), node, caller)
     }
 
+    /// The gfp an API wrapper passes: `GFP_KERNEL`-based wrappers add `__GFP_HIGHMEM`
+    /// themselves under `implicit_highmem=caller_provided` (≤4.11, semantics §2); `vmalloc_32*` and
+    /// `__vmalloc` never do.
+    fn api_gfp(&self, gfp: Gfp) -> Gfp {
+        match self.cfg.knobs.implicit_highmem {
+            ImplicitHighmem::CallerProvided => gfp | Gfp::HIGHMEM,
+            ImplicitHighmem::Unconditional | ImplicitHighmem::UnlessDma => gfp,
+        }
+    }
+
     /// ORs `VM_USERMAP` into the area found at `addr` (semantics §2 vmalloc_user).
     fn mark_usermap(&mut self, addr: Option<VirtAddr>) -> Option<VirtAddr> {
         if let Some(a) = addr {
@@ -227,24 +249,20 @@ impl Kernel {
 
     /// `vmalloc(size)`: align 1, GFP_KERNEL, PAGE_KERNEL, no node.
     pub fn vmalloc(&mut self, size: u64, caller: u32) -> KResult<Option<VirtAddr>> {
-        self.vmalloc_node_flags(size, 1, Gfp::KERNEL, Prot::Kernel, None, caller)
+        let gfp = self.api_gfp(Gfp::KERNEL);
+        self.vmalloc_node_flags(size, 1, gfp, Prot::Kernel, None, caller)
     }
 
     /// `vzalloc(size)`: as vmalloc with `__GFP_ZERO`.
     pub fn vzalloc(&mut self, size: u64, caller: u32) -> KResult<Option<VirtAddr>> {
-        self.vmalloc_node_flags(size, 1, Gfp::KERNEL | Gfp::ZERO, Prot::Kernel, None, caller)
+        let gfp = self.api_gfp(Gfp::KERNEL | Gfp::ZERO);
+        self.vmalloc_node_flags(size, 1, gfp, Prot::Kernel, None, caller)
     }
 
     /// `vmalloc_user(size)`: align SHMLBA (4096), zeroed, then `VM_USERMAP` (semantics §2).
     pub fn vmalloc_user(&mut self, size: u64, caller: u32) -> KResult<Option<VirtAddr>> {
-        let r = self.vmalloc_node_flags(
-            size,
-            PAGE_SIZE,
-            Gfp::KERNEL | Gfp::ZERO,
-            Prot::Kernel,
-            None,
-            caller,
-        )?;
+        let gfp = self.api_gfp(Gfp::KERNEL | Gfp::ZERO);
+        let r = self.vmalloc_node_flags(size, PAGE_SIZE, gfp, Prot::Kernel, None, caller)?;
         Ok(self.mark_usermap(r))
     }
 
@@ -255,7 +273,8 @@ impl Kernel {
         node: Option<u32>,
         caller: u32,
     ) -> KResult<Option<VirtAddr>> {
-        self.vmalloc_node_flags(size, 1, Gfp::KERNEL, Prot::Kernel, node, caller)
+        let gfp = self.api_gfp(Gfp::KERNEL);
+        self.vmalloc_node_flags(size, 1, gfp, Prot::Kernel, node, caller)
     }
 
     /// `vzalloc_node(size, node)`.
@@ -265,12 +284,14 @@ impl Kernel {
         node: Option<u32>,
         caller: u32,
     ) -> KResult<Option<VirtAddr>> {
-        self.vmalloc_node_flags(size, 1, Gfp::KERNEL | Gfp::ZERO, Prot::Kernel, node, caller)
+        let gfp = self.api_gfp(Gfp::KERNEL | Gfp::ZERO);
+        self.vmalloc_node_flags(size, 1, gfp, Prot::Kernel, node, caller)
     }
 
     /// `vmalloc_exec(size)`: PAGE_KERNEL_EXEC.
     pub fn vmalloc_exec(&mut self, size: u64, caller: u32) -> KResult<Option<VirtAddr>> {
-        self.vmalloc_node_flags(size, 1, Gfp::KERNEL, Prot::KernelExec, None, caller)
+        let gfp = self.api_gfp(Gfp::KERNEL);
+        self.vmalloc_node_flags(size, 1, gfp, Prot::KernelExec, None, caller)
     }
 
     /// `vmalloc_32(size)`: `GFP_VMALLOC32` = GFP_KERNEL | GFP_DMA32 (pages below 4 GiB).
@@ -313,12 +334,13 @@ impl Kernel {
         }
         let start = self.cfg.modules_vaddr + self.cfg.module_load_offset;
         let end = self.cfg.modules_end;
+        let gfp = self.api_gfp(Gfp::KERNEL);
         self.vmalloc_node_range(
             size,
             PAGE_SIZE,
             start,
             end,
-            Gfp::KERNEL,
+            gfp,
             Prot::KernelExec,
             VmFlags::empty(),
             None,

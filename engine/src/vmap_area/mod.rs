@@ -1,13 +1,16 @@
-//! The VA allocator (semantics §4): busy areas (live and lazily freed), exact lowest fit (R3, R4),
-//! the lazy list with `vmap_lazy_nr` (semantics §5.4, I6) and the purge (R9).
+//! The VA allocator (semantics §4): busy areas (live and lazily freed), exact lowest fit (R3, R4)
+//! or the literal 4.x search with its cache (`faithful_4x_cache`, semantics §4.3), the lazy
+//! list with `vmap_lazy_nr` (semantics §5.4, I6) and the purge (R9).
 //!
 //! `semantics §N` and `contract §N` cite sections of `docs/semantics.md` and `docs/contract.md`.
 
 pub mod free_gaps;
+mod search_cache;
 
 use std::collections::BTreeSet;
 
 use free_gaps::FreeGaps;
+use search_cache::{BusyAreas, HoleTest, SearchCache};
 
 use crate::addr::PAGE_SIZE;
 use crate::event::Event;
@@ -45,6 +48,61 @@ pub(crate) struct VmapArea {
     pub(crate) lazy_pages: u64,
 }
 
+/// The outcome of one placement attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Placement {
+    /// Reserved: the new area's id.
+    At(u32),
+    /// No placement (the kernel's `overflow:` label).
+    NoFit,
+    /// The search reached a candidate whose `ALIGN` wrapped to 0 and would insert it there
+    /// (R4): a BUG in v4.19.0, no fit with the 5.1 check. Nothing was reserved.
+    Wrapped,
+}
+
+/// The busy areas in address order, as the 4.x search reads them.
+struct BusyView<'a> {
+    busy: &'a BTreeSet<(u64, u32)>,
+    slab: &'a Slab<VmapArea>,
+}
+
+impl BusyView<'_> {
+    fn key(&self, id: u32) -> Option<(u64, u32)> {
+        Some((self.slab.get(id)?.start, id))
+    }
+}
+
+impl BusyAreas for BusyView<'_> {
+    fn bounds(&self, id: u32) -> Option<(u64, u64)> {
+        let va = self.slab.get(id)?;
+        Some((va.start, va.end))
+    }
+
+    fn first_ending_at_or_above(&self, addr: u64) -> Option<u32> {
+        // The last area starting below `addr` if it reaches `addr` (areas are disjoint, so
+        // none before it does); otherwise the first starting at or above `addr`.
+        if let Some(&(_, id)) = self.busy.range(..(addr, 0)).next_back() {
+            if self.slab.get(id).is_some_and(|va| va.end >= addr) {
+                return Some(id);
+            }
+        }
+        self.busy.range((addr, 0)..).next().map(|&(_, id)| id)
+    }
+
+    fn walk_from(&self, id: u32) -> impl Iterator<Item = (u64, u64)> + '_ {
+        // An id that is not busy walks nothing.
+        self.key(id)
+            .into_iter()
+            .flat_map(move |key| self.busy.range(key..))
+            .filter_map(|&(_, id)| self.slab.get(id).map(|va| (va.start, va.end)))
+    }
+
+    fn prev(&self, id: u32) -> Option<u32> {
+        let key = self.key(id)?;
+        self.busy.range(..key).next_back().map(|&(_, id)| id)
+    }
+}
+
 /// All busy areas and the free space between them.
 #[derive(Debug)]
 pub(crate) struct VmapAreas {
@@ -57,41 +115,86 @@ pub(crate) struct VmapAreas {
     pub(crate) lazy: Vec<u32>,
     /// `vmap_lazy_nr`.
     pub(crate) lazy_nr: u64,
+    /// `faithful_4x_cache=on`: place by the literal 4.x search of [`search_cache`].
+    faithful: bool,
+    /// The 4.x search cache (used only when `faithful`).
+    cache: SearchCache,
 }
 
 impl VmapAreas {
-    pub(crate) fn new() -> Self {
+    /// An empty VA space; `faithful` selects the 4.x search (`faithful_4x_cache=on`).
+    pub(crate) fn new(faithful: bool) -> Self {
         VmapAreas {
             slab: Slab::default(),
             busy: BTreeSet::new(),
             gaps: FreeGaps::new(),
             lazy: Vec::new(),
             lazy_nr: 0,
+            faithful,
+            cache: SearchCache::default(),
         }
     }
 
-    /// Places a new busy area of `size` bytes by exact lowest fit over every busy area, lazy
-    /// ones included (R3, R4), and reserves it. `search` is the size the fit is judged by
-    /// (`size` except under a planted fault). Returns the area's id.
+    /// Places a new busy area of `size` bytes and reserves it (R3, R4): by exact lowest fit
+    /// over every busy area, lazy ones included, or with `faithful` by the literal v4.19.0
+    /// search (strict cache test), which caches the new area. `search` is the size the fit is
+    /// judged by (`size` except under a planted fault).
+    ///
+    /// [`Placement::Wrapped`] when the search reached a candidate whose `ALIGN` wrapped to 0:
+    /// always reported by the 4.x search; by lowest fit only with `detect_wrap`, found by
+    /// running the cache-less 4.x walk after lowest fit failed (a lowest fit, when there is
+    /// one, comes before any wrapped candidate, and with the non-strict test a cache cannot
+    /// change whether the walk wraps; see `knobs::AlignWrapCheck`).
     pub(crate) fn place(
         &mut self,
         size: u64,
         search: u64,
         request: VaRequest,
         state: VaState,
-    ) -> Option<u32> {
+        detect_wrap: bool,
+    ) -> Placement {
         let VaRequest {
             vstart,
             vend,
             align,
         } = request;
-        let start = if search == size {
-            self.gaps.take_lowest_fit(size, align, vstart, vend)?
+        let start = if self.faithful {
+            let view = BusyView {
+                busy: &self.busy,
+                slab: &self.slab,
+            };
+            match self
+                .cache
+                .search(&view, search, align, vstart, vend, HoleTest::Strict)
+            {
+                None => return Placement::NoFit,
+                Some(a) if a < vstart => return Placement::Wrapped,
+                Some(a) => {
+                    // The walk found `[a, a + search)` between busy areas, below vend. Only an
+                    // inconsistent gap tree (a planted fault) can refuse it; the busy list,
+                    // which the kernel inserts into, stays the authority.
+                    let _ = self.gaps.reserve(a, a.saturating_add(size));
+                    a
+                }
+            }
         } else {
-            let a = self.gaps.lowest_fit(search, align, vstart, vend)?;
-            // Inside one gap: `a + search <= vend` was checked.
-            let _ = self.gaps.reserve(a, a.saturating_add(size));
-            a
+            let fit = if search == size {
+                self.gaps.take_lowest_fit(size, align, vstart, vend)
+            } else {
+                self.gaps
+                    .lowest_fit(search, align, vstart, vend)
+                    .inspect(|&a| {
+                        // Inside one gap: `a + search <= vend` was checked.
+                        let _ = self.gaps.reserve(a, a.saturating_add(size));
+                    })
+            };
+            match fit {
+                Some(a) => a,
+                None if detect_wrap && self.walk_wraps(search, align, vstart, vend) => {
+                    return Placement::Wrapped
+                }
+                None => return Placement::NoFit,
+            }
         };
         let end = start.saturating_add(size);
         let id = self.slab.insert(VmapArea {
@@ -102,7 +205,35 @@ impl VmapAreas {
             lazy_pages: 0,
         });
         self.busy.insert((start, id));
-        Some(id)
+        if self.faithful {
+            self.cache.inserted(id);
+        }
+        Placement::At(id)
+    }
+
+    /// True if the 4.x walk without a cache (non-strict, so it equals lowest fit) reaches a
+    /// candidate whose `ALIGN` wrapped, i.e. would insert below `vstart`. O(n): run only when
+    /// lowest fit found nothing and the wrap check is off.
+    fn walk_wraps(&self, size: u64, align: u64, vstart: u64, vend: u64) -> bool {
+        let view = BusyView {
+            busy: &self.busy,
+            slab: &self.slab,
+        };
+        let mut fresh = SearchCache::default();
+        fresh
+            .search(&view, size, align, vstart, vend, HoleTest::NonStrict)
+            .is_some_and(|a| a < vstart)
+    }
+
+    /// `__free_vmap_area`'s cache moves for busy area `id`, before it leaves the busy set.
+    fn cache_freeing(&mut self, id: u32) {
+        if self.faithful {
+            let view = BusyView {
+                busy: &self.busy,
+                slab: &self.slab,
+            };
+            self.cache.freeing(&view, id);
+        }
     }
 
     /// The busy area containing `addr` (`find_vmap_area`, a range lookup since 3.11).
@@ -133,6 +264,7 @@ impl VmapAreas {
 
     /// Removes an area from the busy set and gives its range back at once (no lazy stage).
     pub(crate) fn release_now(&mut self, id: u32) {
+        self.cache_freeing(id);
         if let Some(va) = self.slab.remove(id) {
             self.busy.remove(&(va.start, id));
             self.gaps_release(va.start, va.end);
@@ -154,6 +286,8 @@ impl VmapAreas {
         }
         events.push(Event::TlbFlush { start: lo, end: hi });
         for &id in lazy.iter().rev() {
+            // __free_vmap_area, newest first: the cache moves see the busy set as it is now.
+            self.cache_freeing(id);
             let Some(va) = self.slab.remove(id) else {
                 continue;
             };

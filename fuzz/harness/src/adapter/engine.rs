@@ -45,6 +45,7 @@ pub fn engine_config(machine: &Machine) -> e::MachineConfig {
         default_kernel_pte_mask: default_kernel,
         sme_c_bit: c,
         fault_plan: plan,
+        knobs: Default::default(),
     }
 }
 
@@ -94,6 +95,8 @@ fn fatal(f: e::Fatal) -> Fatal {
             e::BugKind::BadPageFree => BugKind::BadPageFree,
             e::BugKind::InvalidNode => BugKind::InvalidNode,
             e::BugKind::Oops => BugKind::Oops,
+            e::BugKind::VaStartBelowVstart => BugKind::VaStartBelowVstart,
+            e::BugKind::InvalidZone => BugKind::InvalidZone,
         }),
     }
 }
