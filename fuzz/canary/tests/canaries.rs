@@ -11,9 +11,9 @@
 //!
 //! `design §N` cites a section of `docs/design.md`.
 
-use vmfuzz::campaign::Rng;
 use vmfuzz::exec::RunOptions;
 use vmfuzz::finding::FindingKind;
+use vmfuzz::rng::Rng;
 
 /// Generated inputs each canary may take.
 const BUDGET: usize = 64;

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use crate::exec::{Call, Outcome};
-use crate::ops::{FaultKind, Machine, PAGE_SIZE, VM_IOREMAP, VM_NO_GUARD};
+use crate::ops::{FaultKind, KindTraits, Machine, PAGE_SIZE, VM_IOREMAP, VM_NO_GUARD};
 use crate::subject::{ArrayKind, Event, Fatal, StateView};
 
 /// The family a behaviour belongs to.
@@ -58,47 +58,8 @@ impl std::fmt::Display for Feature {
     }
 }
 
-/// The short kind name of a call.
-pub fn call_kind(call: &Call) -> &'static str {
-    match call {
-        Call::Vmalloc(api, _) => api.name(),
-        Call::VmallocNode { zero: false, .. } => "vmalloc_node",
-        Call::VmallocNode { zero: true, .. } => "vzalloc_node",
-        Call::VmallocGfp { .. } => "__vmalloc",
-        Call::VmallocRange { .. } => "__vmalloc_node_range",
-        Call::ModuleAlloc(_) => "module_alloc",
-        Call::GetVmArea { range: None, .. } => "get_vm_area",
-        Call::GetVmArea { .. } => "__get_vm_area",
-        Call::FreeVmArea(_) => "free_vm_area",
-        Call::AllocPage { .. } => "alloc_page",
-        Call::FreePage(_) => "free_page",
-        Call::Vmap { .. } => "vmap",
-        Call::Vunmap(..) => "vunmap",
-        Call::Vfree(_) => "vfree",
-        Call::VfreeDeferred { atomic: false, .. } => "vfree_irq",
-        Call::VfreeDeferred { atomic: true, .. } => "vfree_atomic",
-        Call::RunDeferred => "run_deferred",
-        Call::VmUnmapAliases => "vm_unmap_aliases",
-        Call::FindVmArea(_) => "find_vm_area",
-        Call::VmallocToPfn(_) => "vmalloc_to_pfn",
-        Call::IsVmallocAddr(_) => "is_vmalloc_addr",
-        Call::Vmallocinfo => "vmallocinfo",
-        Call::Write { .. } => "write",
-        Call::Read { .. } => "read",
-    }
-}
-
 fn is_alloc(call: &Call) -> bool {
-    matches!(
-        call,
-        Call::Vmalloc(..)
-            | Call::VmallocNode { .. }
-            | Call::VmallocGfp { .. }
-            | Call::VmallocRange { .. }
-            | Call::ModuleAlloc(_)
-            | Call::GetVmArea { .. }
-            | Call::Vmap { .. }
-    )
+    call.kind().is(KindTraits::ALLOCATES)
 }
 
 fn event_name(e: &Event) -> &'static str {
@@ -159,7 +120,7 @@ impl Behaviours {
 
     /// An op was skipped.
     pub fn skip(&mut self, op: &crate::ops::Op) {
-        self.add(Category::Outcome, op.kind_name(), "skipped");
+        self.add(Category::Outcome, op.kind().name(), "skipped");
     }
 
     /// Record one call: its result, the model's events and the model's state before and after.
@@ -172,7 +133,7 @@ impl Behaviours {
         after: &StateView,
     ) {
         use Category::*;
-        let kind = call_kind(call);
+        let kind = call.kind().name();
         self.add(Op, kind, "");
         let outcome = match result {
             Ok(o) if o.is_null() => "null",

@@ -20,36 +20,10 @@ use crate::codec;
 use crate::exec::RunOptions;
 use crate::finding::Finding;
 use crate::ops::Input;
+pub use crate::rng::Rng;
 
 /// How a campaign runs one input (normally [`crate::check`]).
 pub type CheckFn = dyn Fn(&Input, &RunOptions) -> Result<crate::exec::Report, Box<Finding>> + Sync;
-
-/// A small deterministic PRNG (splitmix64).
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// Seeded.
-    pub fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-    /// Next 64 bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
-    }
-    /// `n` random bytes.
-    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next_u64() as u8).collect()
-    }
-}
 
 /// Campaign settings.
 #[derive(Debug, Clone)]

@@ -15,7 +15,9 @@ use crate::adapter::engine::EngineKernel;
 use crate::codec;
 use crate::exec::RunOptions;
 use crate::finding::Finding;
-use crate::ops::{Fault, FaultKind, Input, Machine, Op, Paging, Prot, PteScenario, MAX_OPS};
+use crate::ops::{
+    Fault, FaultKind, Input, KindTraits, Machine, Paging, Prot, PteScenario, MAX_OPS,
+};
 use crate::subject::{Context, Kernel};
 use crate::text::{self, Expect, Trace};
 
@@ -144,21 +146,9 @@ pub fn fault_injection(data: &[u8], per_kind: u64) -> Verdict {
 /// page translated through the `x86_64` crate after every op.
 pub fn page_tables(data: &[u8]) -> Verdict {
     let mut input = codec::decode(data);
-    input.ops.retain(|op| {
-        matches!(
-            op,
-            Op::Vmalloc { .. }
-                | Op::VmallocNode { .. }
-                | Op::VmallocGfp { .. }
-                | Op::VmallocRange { .. }
-                | Op::ModuleAlloc { .. }
-                | Op::AllocPage { .. }
-                | Op::Vmap { .. }
-                | Op::Vunmap { irq: false, .. }
-                | Op::Vfree { .. }
-                | Op::VmUnmapAliases
-        )
-    });
+    input
+        .ops
+        .retain(|op| op.kind().is(KindTraits::MAPS) && !op.may_bug());
     if input.machine.paging == Paging::FiveLevel {
         let d = Machine::default();
         input.machine.paging = Paging::FourLevel;
@@ -198,13 +188,89 @@ pub fn raw_bytes(data: &[u8]) -> Verdict {
     Verdict::Keep
 }
 
+/// The engine calls the `raw_bytes` driver makes, one per selector value modulo their count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawCall {
+    /// `vmalloc` of a size below 16 MiB.
+    Vmalloc,
+    /// `vzalloc` of any size.
+    Vzalloc,
+    /// `vmalloc_node`.
+    VmallocNode,
+    /// `__vmalloc` with any gfp.
+    VmallocGfp,
+    /// `__vmalloc_node_range` with any range, align, gfp, flags.
+    VmallocRange,
+    /// `module_alloc`.
+    ModuleAlloc,
+    /// `get_vm_area` of any size and flags.
+    GetVmArea,
+    /// `__get_vm_area` with any range.
+    GetVmAreaRange,
+    /// `free_vm_area` (mostly of a live area).
+    FreeVmArea,
+    /// `alloc_page` with any gfp and node.
+    AllocPage,
+    /// `__free_page` (mostly of a caller page).
+    FreePage,
+    /// `vmap` of up to three PFNs.
+    Vmap,
+    /// `vunmap` of anything.
+    Vunmap,
+    /// `vfree` of anything.
+    Vfree,
+    /// `vfree_atomic` (mostly of a live mapped area).
+    VfreeAtomic,
+    /// Run the deferred list.
+    RunDeferred,
+    /// `vm_unmap_aliases`.
+    VmUnmapAliases,
+    /// Every query at one address.
+    Queries,
+    /// A write of the input's own bytes.
+    Write,
+    /// A read.
+    Read,
+}
+
+impl RawCall {
+    /// Every raw call, in selector order.
+    pub const ALL: [RawCall; 20] = [
+        RawCall::Vmalloc,
+        RawCall::Vzalloc,
+        RawCall::VmallocNode,
+        RawCall::VmallocGfp,
+        RawCall::VmallocRange,
+        RawCall::ModuleAlloc,
+        RawCall::GetVmArea,
+        RawCall::GetVmAreaRange,
+        RawCall::FreeVmArea,
+        RawCall::AllocPage,
+        RawCall::FreePage,
+        RawCall::Vmap,
+        RawCall::Vunmap,
+        RawCall::Vfree,
+        RawCall::VfreeAtomic,
+        RawCall::RunDeferred,
+        RawCall::VmUnmapAliases,
+        RawCall::Queries,
+        RawCall::Write,
+        RawCall::Read,
+    ];
+
+    /// The call a selector byte picks.
+    pub fn pick(selector: u8) -> RawCall {
+        Self::ALL[usize::from(selector) % Self::ALL.len()]
+    }
+}
+
 /// What one `raw_bytes` sequence did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RawRun {
     /// Engine calls made.
     pub calls: usize,
-    /// The call kind (0..20) and fatal outcome that ended the sequence, if one did.
-    pub ended: Option<(u8, crate::subject::Fatal)>,
+    /// The call and fatal outcome that ended the sequence, if one did.
+    pub ended: Option<(RawCall, crate::subject::Fatal)>,
 }
 
 /// The body of [`raw_bytes`]: how many engine calls ran before the bytes ran out or a BUG
@@ -229,7 +295,7 @@ pub fn raw_calls(data: &[u8]) -> RawRun {
     let mut pfns: Vec<u64> = Vec::new();
     while !u.is_empty() && calls < MAX_OPS {
         calls += 1;
-        let kind: u8 = u.arbitrary().unwrap_or(0);
+        let call = RawCall::pick(u.arbitrary().unwrap_or(0));
         let raw_a: u64 = u.arbitrary().unwrap_or(0);
         let b: u64 = u.arbitrary().unwrap_or(0);
         let c: u64 = u.arbitrary().unwrap_or(0);
@@ -262,12 +328,12 @@ pub fn raw_calls(data: &[u8]) -> RawRun {
             Context::Process
         };
         let small = a % (1 << 24);
-        let r: Result<Option<u64>, crate::subject::Fatal> = match kind % 20 {
-            0 => k.vmalloc(small, 0),
-            1 => k.vzalloc(a, 0),
-            2 => k.vmalloc_node(small, node, 0),
-            3 => k.vmalloc_gfp(small, b, prot, 0),
-            4 => k.vmalloc_node_range(
+        let r: Result<Option<u64>, crate::subject::Fatal> = match call {
+            RawCall::Vmalloc => k.vmalloc(small, 0),
+            RawCall::Vzalloc => k.vzalloc(a, 0),
+            RawCall::VmallocNode => k.vmalloc_node(small, node, 0),
+            RawCall::VmallocGfp => k.vmalloc_gfp(small, b, prot, 0),
+            RawCall::VmallocRange => k.vmalloc_node_range(
                 small,
                 align,
                 c,
@@ -278,39 +344,39 @@ pub fn raw_calls(data: &[u8]) -> RawRun {
                 node,
                 0,
             ),
-            5 => k.module_alloc(small, 0),
-            6 => k.get_vm_area(a, b, None, 0).map(|v| v.map(|v| v.addr)),
-            7 => k
+            RawCall::ModuleAlloc => k.module_alloc(small, 0),
+            RawCall::GetVmArea => k.get_vm_area(a, b, None, 0).map(|v| v.map(|v| v.addr)),
+            RawCall::GetVmAreaRange => k
                 .get_vm_area(a, b, Some((c, c.wrapping_add(a))), 0)
                 .map(|v| v.map(|v| v.addr)),
-            8 => match (rare, take(&mut areas, b)) {
+            RawCall::FreeVmArea => match (rare, take(&mut areas, b)) {
                 (false, None) => Ok(None),
                 (false, Some(x)) => k.free_vm_area(x).map(|()| None),
                 (true, _) => k.free_vm_area(a).map(|()| None),
             },
-            9 => k.alloc_page(b, node),
-            10 => match (rare, take(&mut pfns, b)) {
+            RawCall::AllocPage => k.alloc_page(b, node),
+            RawCall::FreePage => match (rare, take(&mut pfns, b)) {
                 (false, None) => Ok(None),
                 (false, Some(p)) => k.free_page(p).map(|()| None),
                 (true, _) => k.free_page(pfn(&pfns, b)).map(|()| None),
             },
-            11 => {
+            RawCall::Vmap => {
                 let pages = [pfn(&pfns, b), pfn(&pfns, c), pfn(&pfns, b ^ c)];
                 k.vmap(&pages[..usize::from(s) % 4], b, prot, 0)
             }
-            12 => k.vunmap(a, ctx).map(|()| None),
-            13 => k.vfree(a, ctx).map(|()| None),
-            14 => match (rare, take(&mut mapped, b)) {
+            RawCall::Vunmap => k.vunmap(a, ctx).map(|()| None),
+            RawCall::Vfree => k.vfree(a, ctx).map(|()| None),
+            RawCall::VfreeAtomic => match (rare, take(&mut mapped, b)) {
                 (false, None) => Ok(None),
                 (false, Some(x)) => k.vfree_atomic(x).map(|()| None),
                 (true, _) => k.vfree_atomic(a).map(|()| None),
             },
-            15 => k.run_deferred().map(|()| None),
-            16 => {
+            RawCall::RunDeferred => k.run_deferred().map(|()| None),
+            RawCall::VmUnmapAliases => {
                 k.vm_unmap_aliases();
                 Ok(None)
             }
-            17 => {
+            RawCall::Queries => {
                 let _ = (
                     k.find_vm_area(a),
                     k.vmalloc_to_pfn(a),
@@ -319,24 +385,36 @@ pub fn raw_calls(data: &[u8]) -> RawRun {
                 );
                 Ok(None)
             }
-            18 => {
+            RawCall::Write => {
                 let _ = k.write(a, &data[..data.len().min(usize::from(s))]);
                 Ok(None)
             }
-            _ => {
+            RawCall::Read => {
                 let _ = k.read(a, usize::from(s) * 64);
                 Ok(None)
             }
         };
         let _ = k.take_events();
         match r {
-            Ok(Some(x)) if kind % 20 == 9 => pfns.push(x),
+            Ok(Some(x)) if call == RawCall::AllocPage => pfns.push(x),
             Ok(Some(x)) => {
                 seen.push(x);
-                match kind % 20 {
-                    6 | 7 => areas.push(x),
-                    11 if prot_writable(prot) => mapped.push(x),
-                    0..=5 if !matches!(prot, Prot::KernelRo | Prot::KernelRx) || kind % 20 < 3 => {
+                // vmalloc, vzalloc and vmalloc_node map with PAGE_KERNEL whatever `prot` is.
+                let fixed_prot = matches!(
+                    call,
+                    RawCall::Vmalloc | RawCall::Vzalloc | RawCall::VmallocNode
+                );
+                match call {
+                    RawCall::GetVmArea | RawCall::GetVmAreaRange => areas.push(x),
+                    RawCall::Vmap if prot_writable(prot) => mapped.push(x),
+                    RawCall::Vmalloc
+                    | RawCall::Vzalloc
+                    | RawCall::VmallocNode
+                    | RawCall::VmallocGfp
+                    | RawCall::VmallocRange
+                    | RawCall::ModuleAlloc
+                        if fixed_prot || prot_writable(prot) =>
+                    {
                         mapped.push(x)
                     }
                     _ => {}
@@ -344,7 +422,7 @@ pub fn raw_calls(data: &[u8]) -> RawRun {
             }
             Ok(None) => {}
             Err(f) => {
-                ended = Some((kind % 20, f));
+                ended = Some((call, f));
                 break;
             }
         }

@@ -34,6 +34,7 @@ pub mod ops;
 pub mod oracle;
 pub mod planted;
 pub mod replay;
+pub mod rng;
 pub mod subject;
 pub mod text;
 

@@ -6,7 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::ops::{Addr, Input, Machine, NodeSpan, Op, Prot, PteScenario, GFP_KERNEL, PAGE_SIZE};
+use crate::ops::{
+    Addr, Input, KindTraits, Machine, NodeSpan, Op, OpKind, Prot, PteScenario, GFP_KERNEL,
+    PAGE_SIZE,
+};
 
 /// Why a minimization stopped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -300,8 +303,18 @@ fn smaller_addr(a: Addr) -> Vec<Addr> {
 }
 
 /// Simpler versions of one op.
+/// Simpler versions of one op: first the simplest kind of the same size (a sized kind, per
+/// the op table's `SIZED` trait, becomes a plain `vmalloc`), then the op's own fields shrunk.
 fn op_candidates(op: &Op) -> Vec<Op> {
     let mut out = Vec::new();
+    if let (true, Some(size)) = (op.kind().is(KindTraits::SIZED), op.size()) {
+        if op.kind() != OpKind::Vmalloc {
+            out.push(Op::Vmalloc {
+                api: crate::ops::VmallocApi::Vmalloc,
+                size,
+            });
+        }
+    }
     match op {
         Op::Vmalloc { api, size } => {
             out.extend(
@@ -309,16 +322,8 @@ fn op_candidates(op: &Op) -> Vec<Op> {
                     .into_iter()
                     .map(|size| Op::Vmalloc { api: *api, size }),
             );
-            out.push(Op::Vmalloc {
-                api: crate::ops::VmallocApi::Vmalloc,
-                size: *size,
-            });
         }
         Op::VmallocNode { zero, size, node } => {
-            out.push(Op::Vmalloc {
-                api: crate::ops::VmallocApi::Vmalloc,
-                size: *size,
-            });
             out.extend(
                 smaller_sizes(*size)
                     .into_iter()
@@ -335,10 +340,6 @@ fn op_candidates(op: &Op) -> Vec<Op> {
             });
         }
         Op::VmallocGfp { size, gfp, prot } => {
-            out.push(Op::Vmalloc {
-                api: crate::ops::VmallocApi::Vmalloc,
-                size: *size,
-            });
             out.extend(smaller_sizes(*size).into_iter().map(|size| Op::VmallocGfp {
                 size,
                 gfp: *gfp,

@@ -3,9 +3,9 @@
 //! executor, the tracker and the generator's validity together before any engine is involved.
 
 use vmfuzz::adapter::model::ModelKernel;
-use vmfuzz::campaign::Rng;
 use vmfuzz::codec;
 use vmfuzz::exec::{run, RunOptions};
+use vmfuzz::rng::Rng;
 
 #[test]
 fn model_against_itself_is_clean() {

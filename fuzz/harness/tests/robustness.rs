@@ -7,8 +7,8 @@
 //!
 //! `design §N` cites a section of `docs/design.md`.
 
-use vmfuzz::campaign::Rng;
 use vmfuzz::drivers::{raw_bytes, raw_calls};
+use vmfuzz::rng::Rng;
 
 #[test]
 fn random_bytes_never_panic_the_engine_or_the_parser() {

@@ -87,7 +87,7 @@ pub(super) fn feature_summary(features: &std::collections::BTreeSet<Feature>) ->
     format!(
         "op kinds {}/{} | outcomes {} | events {} | rules {} [{}] ({} rule cases) | shapes {}",
         count(Category::Op),
-        codec::KINDS.len(),
+        crate::ops::OpKind::COUNT,
         count(Category::Outcome),
         count(Category::Event),
         rules.len(),

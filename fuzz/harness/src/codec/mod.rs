@@ -32,7 +32,7 @@
 //!    `(kind u8 % 5, k = 1 + u8 % 32)`; `255` raw: `count u8` (≤ 16), then
 //!    `(kind u8, k u32)` per entry.
 //! 3. **Swarm** (design §7, "Swarm testing"): `mask u32` (bit i enables op kind i of
-//!    [`KINDS`]; with no allocating kind, `vmalloc` is enabled) and `weights u64` (2 bits per
+//!    [`OpKind::ALL`]; with no allocating kind, `vmalloc` is enabled) and `weights u64` (2 bits per
 //!    kind: the base weight is multiplied by 1, 2, 4 or 8). The encoder writes all-enabled,
 //!    base weights (`0xffffffff`, `0`).
 //! 4. **Ops**, until the data is empty or [`MAX_OPS`]: `kind u16`, taken modulo the total
@@ -79,46 +79,9 @@ mod machine;
 
 use arbitrary::Unstructured;
 
-use crate::ops::{Input, Machine, Op, VmallocApi, MAX_OPS};
+use crate::ops::{Input, KindTraits, Machine, Op, OpKind, VmallocApi, MAX_OPS};
 pub use fields::GUARD_OFFSET;
 use io::{Reader, Writer};
-
-/// The op kinds the generator knows, in swarm-bit order, with their base weights.
-/// Names are [`Op::kind_name`]s.
-pub const KINDS: [(&str, u32); 29] = [
-    ("vmalloc", 8),
-    ("vzalloc", 3),
-    ("vmalloc_user", 2),
-    ("vmalloc_exec", 2),
-    ("vmalloc_32", 2),
-    ("vmalloc_32_user", 2),
-    ("vmalloc_node", 3),
-    ("vzalloc_node", 2),
-    ("__vmalloc", 4),
-    ("__vmalloc_node_range", 6),
-    ("module_alloc", 3),
-    ("get_vm_area", 3),
-    ("__get_vm_area", 3),
-    ("free_vm_area", 3),
-    ("alloc_page", 4),
-    ("free_page", 2),
-    ("vmap", 4),
-    ("vunmap", 3),
-    ("vfree", 10),
-    ("vfree_irq", 2),
-    ("vfree_atomic", 2),
-    ("run_deferred", 2),
-    ("vm_unmap_aliases", 2),
-    ("find_vm_area", 2),
-    ("vmalloc_to_pfn", 2),
-    ("is_vmalloc_addr", 1),
-    ("vmallocinfo", 1),
-    ("write", 3),
-    ("read", 3),
-];
-
-/// Kinds `0..ALLOCATING` create an area by themselves.
-const ALLOCATING: usize = 13;
 
 /// Decode a fuzz input. Total: the result always passes [`Input::validate`].
 pub fn decode(data: &[u8]) -> Input {
@@ -148,27 +111,20 @@ pub fn encode(input: &Input) -> Vec<u8> {
     w.u64(0);
     let swarm = Swarm::all();
     for op in &input.ops {
-        let kind = kind_index(op);
-        w.u16(swarm.first_value(kind));
+        w.u16(swarm.first_value(op.kind()));
         encode_op(&mut w, m, op);
     }
     w.out
 }
 
-/// The index in [`KINDS`] of an op's kind.
-pub fn kind_index(op: &Op) -> usize {
-    let name = op.kind_name();
-    KINDS.iter().position(|(n, _)| *n == name).unwrap_or(0)
-}
-
-/// Per-input op-kind weights, cumulative.
+/// Per-input op-kind weights, cumulative, in [`OpKind::ALL`] order.
 struct Swarm {
-    cumulative: [u32; KINDS.len()],
+    cumulative: [u32; OpKind::COUNT],
 }
 
 impl Swarm {
-    fn from_weights(weights: [u32; KINDS.len()]) -> Self {
-        let mut cumulative = [0; KINDS.len()];
+    fn from_weights(weights: [u32; OpKind::COUNT]) -> Self {
+        let mut cumulative = [0; OpKind::COUNT];
         let mut sum = 0;
         for (c, w) in cumulative.iter_mut().zip(weights) {
             sum += w;
@@ -179,61 +135,74 @@ impl Swarm {
 
     fn decode(r: &mut Reader) -> Self {
         let (mask, factors) = (r.u32(), r.u64());
-        let mut weights = [0; KINDS.len()];
-        for (i, w) in weights.iter_mut().enumerate() {
+        let weights = OpKind::ALL.map(|k| {
+            let i = k.index();
             if mask >> i & 1 != 0 {
-                *w = KINDS[i].1 << (factors >> (2 * i) & 3);
+                k.weight() << (factors >> (2 * i) & 3)
+            } else {
+                0
             }
-        }
-        if weights[..ALLOCATING].iter().all(|&w| w == 0) {
-            weights[0] = KINDS[0].1;
+        });
+        let mut weights = weights;
+        let allocates = |k: &OpKind| k.is(KindTraits::ALLOCATES);
+        if OpKind::ALL
+            .iter()
+            .filter(|k| allocates(k))
+            .all(|k| weights[k.index()] == 0)
+        {
+            weights[OpKind::Vmalloc.index()] = OpKind::Vmalloc.weight();
         }
         Self::from_weights(weights)
     }
 
     /// Everything enabled with the base weights (what the encoder writes).
     fn all() -> Self {
-        Self::from_weights(KINDS.map(|(_, w)| w))
+        Self::from_weights(OpKind::ALL.map(OpKind::weight))
     }
 
     fn total(&self) -> u32 {
-        self.cumulative[KINDS.len() - 1].max(1)
+        self.cumulative[OpKind::COUNT - 1].max(1)
     }
 
-    fn pick(&self, v: u16) -> usize {
+    fn pick(&self, v: u16) -> OpKind {
         let x = u32::from(v) % self.total();
-        self.cumulative.iter().position(|&c| x < c).unwrap_or(0)
+        let i = self.cumulative.iter().position(|&c| x < c).unwrap_or(0);
+        OpKind::ALL[i]
     }
 
     /// The smallest `v` with `pick(v) == kind`.
-    fn first_value(&self, kind: usize) -> u16 {
-        let start = if kind == 0 {
-            0
-        } else {
-            self.cumulative[(kind - 1).min(KINDS.len() - 1)]
+    fn first_value(&self, kind: OpKind) -> u16 {
+        let start = match kind.index() {
+            0 => 0,
+            i => self.cumulative[i - 1],
         };
         start as u16
     }
 }
 
-fn decode_op(kind: usize, r: &mut Reader, m: &Machine) -> Op {
+fn decode_op(kind: OpKind, r: &mut Reader, m: &Machine) -> Op {
     use fields::*;
     match kind {
-        0..=5 => Op::Vmalloc {
-            api: VmallocApi::ALL[kind],
+        OpKind::Vmalloc
+        | OpKind::Vzalloc
+        | OpKind::VmallocUser
+        | OpKind::VmallocExec
+        | OpKind::Vmalloc32
+        | OpKind::Vmalloc32User => Op::Vmalloc {
+            api: VmallocApi::of(kind).unwrap_or(VmallocApi::Vmalloc),
             size: size(r, m),
         },
-        6 | 7 => Op::VmallocNode {
-            zero: kind == 7,
+        OpKind::VmallocNode | OpKind::VzallocNode => Op::VmallocNode {
+            zero: kind == OpKind::VzallocNode,
             size: size(r, m),
             node: node(r, m),
         },
-        8 => Op::VmallocGfp {
+        OpKind::VmallocGfp => Op::VmallocGfp {
             size: size(r, m),
             gfp: gfp(r),
             prot: prot(r),
         },
-        9 => {
+        OpKind::VmallocRange => {
             let size = size(r, m);
             let align = align(r);
             let (start, end) = mapping_range(r, m);
@@ -248,20 +217,20 @@ fn decode_op(kind: usize, r: &mut Reader, m: &Machine) -> Op {
                 node: node(r, m),
             }
         }
-        10 => Op::ModuleAlloc { size: size(r, m) },
-        11 | 12 => {
+        OpKind::ModuleAlloc => Op::ModuleAlloc { size: size(r, m) },
+        OpKind::GetVmArea | OpKind::GetVmAreaRange => {
             let size = vm_area_size(r, m);
             let flags = flags(r, AREA_FLAGS);
-            let range = (kind == 12).then(|| get_range(r, m));
+            let range = (kind == OpKind::GetVmAreaRange).then(|| get_range(r, m));
             Op::GetVmArea { size, flags, range }
         }
-        13 => Op::FreeVmArea { slot: slot(r) },
-        14 => Op::AllocPage {
+        OpKind::FreeVmArea => Op::FreeVmArea { slot: slot(r) },
+        OpKind::AllocPage => Op::AllocPage {
             gfp: gfp(r),
             node: node(r, m),
         },
-        15 => Op::FreePage { slot: slot(r) },
-        16 => {
+        OpKind::FreePage => Op::FreePage { slot: slot(r) },
+        OpKind::Vmap => {
             let n = vmap_count(r);
             let pages = (0..n).map(|_| slot(r)).collect();
             Op::Vmap {
@@ -270,28 +239,28 @@ fn decode_op(kind: usize, r: &mut Reader, m: &Machine) -> Op {
                 prot: prot(r),
             }
         }
-        17 => Op::Vunmap {
+        OpKind::Vunmap => Op::Vunmap {
             addr: addr(r, m),
             irq: irq(r),
         },
-        18 => Op::Vfree { addr: addr(r, m) },
-        19 | 20 => Op::VfreeDeferred {
+        OpKind::Vfree => Op::Vfree { addr: addr(r, m) },
+        OpKind::VfreeIrq | OpKind::VfreeAtomic => Op::VfreeDeferred {
             slot: slot(r),
-            atomic: kind == 20,
+            atomic: kind == OpKind::VfreeAtomic,
         },
-        21 => Op::RunDeferred,
-        22 => Op::VmUnmapAliases,
-        23 => Op::FindVmArea { addr: addr(r, m) },
-        24 => Op::VmallocToPfn { addr: addr(r, m) },
-        25 => Op::IsVmallocAddr { addr: addr(r, m) },
-        26 => Op::Vmallocinfo,
-        27 => Op::Write {
+        OpKind::RunDeferred => Op::RunDeferred,
+        OpKind::VmUnmapAliases => Op::VmUnmapAliases,
+        OpKind::FindVmArea => Op::FindVmArea { addr: addr(r, m) },
+        OpKind::VmallocToPfn => Op::VmallocToPfn { addr: addr(r, m) },
+        OpKind::IsVmallocAddr => Op::IsVmallocAddr { addr: addr(r, m) },
+        OpKind::Vmallocinfo => Op::Vmallocinfo,
+        OpKind::Write => Op::Write {
             slot: slot(r),
             offset: offset(r),
             len: access_len(r),
             seed: r.u8(),
         },
-        _ => Op::Read {
+        OpKind::Read => Op::Read {
             slot: slot(r),
             offset: offset(r),
             len: access_len(r),
@@ -401,30 +370,32 @@ mod tests {
     use crate::ops::{Addr, Prot, GFP_KERNEL, PAGE_SIZE};
 
     #[test]
-    fn kinds_match_op_kind_names() {
-        let total: u32 = KINDS.iter().map(|(_, w)| w).sum();
+    fn every_kind_decodes_to_itself() {
+        let total: u32 = OpKind::ALL.iter().map(|k| k.weight()).sum();
         assert!(total <= u32::from(u16::MAX));
         let swarm = Swarm::all();
-        for (i, (name, _)) in KINDS.iter().enumerate() {
-            assert_eq!(swarm.pick(swarm.first_value(i)), i, "{name}");
+        for kind in OpKind::ALL {
+            assert_eq!(swarm.pick(swarm.first_value(kind)), kind);
             let mut u = Unstructured::new(&[]);
-            let op = decode_op(i, &mut Reader::new(&mut u), &Machine::default());
-            assert_eq!(op.kind_name(), *name);
-            assert_eq!(kind_index(&op), i);
+            let op = decode_op(kind, &mut Reader::new(&mut u), &Machine::default());
+            assert_eq!(op.kind(), kind);
         }
     }
 
     #[test]
     fn swarm_switches_kinds_off_and_keeps_an_allocator() {
-        // mask: only vfree (bit 18); weights irrelevant. vmalloc must come back on.
+        // mask: only vfree; weights irrelevant. vmalloc must come back on.
         let mut data = Vec::new();
-        data.extend_from_slice(&(1u32 << 18).to_le_bytes());
+        data.extend_from_slice(&(1u32 << OpKind::Vfree.index()).to_le_bytes());
         data.extend_from_slice(&0u64.to_le_bytes());
         let mut u = Unstructured::new(&data);
         let swarm = Swarm::decode(&mut Reader::new(&mut u));
-        let picked: std::collections::BTreeSet<usize> =
+        let picked: std::collections::BTreeSet<OpKind> =
             (0..=u16::MAX).map(|v| swarm.pick(v)).collect();
-        assert_eq!(picked, [0, 18].into_iter().collect());
+        assert_eq!(
+            picked,
+            [OpKind::Vmalloc, OpKind::Vfree].into_iter().collect()
+        );
     }
 
     #[test]

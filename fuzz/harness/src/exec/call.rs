@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::ops::{Prot, VmallocApi};
+use crate::ops::{OpKind, Prot, VmallocApi};
 use crate::subject::{Context, Fatal, Kernel, VmInfo};
 
 /// A concrete kernel call. Fields mean what the same-named fields of [`crate::ops::Op`] mean,
@@ -77,6 +77,36 @@ pub enum Call {
 }
 
 impl Call {
+    /// The op kind this call is (cleanup calls included: they are `vfree`, `vunmap`, ...).
+    pub fn kind(&self) -> OpKind {
+        match self {
+            Call::Vmalloc(api, _) => api.kind(),
+            Call::VmallocNode { zero: false, .. } => OpKind::VmallocNode,
+            Call::VmallocNode { zero: true, .. } => OpKind::VzallocNode,
+            Call::VmallocGfp { .. } => OpKind::VmallocGfp,
+            Call::VmallocRange { .. } => OpKind::VmallocRange,
+            Call::ModuleAlloc(_) => OpKind::ModuleAlloc,
+            Call::GetVmArea { range: None, .. } => OpKind::GetVmArea,
+            Call::GetVmArea { .. } => OpKind::GetVmAreaRange,
+            Call::FreeVmArea(_) => OpKind::FreeVmArea,
+            Call::AllocPage { .. } => OpKind::AllocPage,
+            Call::FreePage(_) => OpKind::FreePage,
+            Call::Vmap { .. } => OpKind::Vmap,
+            Call::Vunmap(..) => OpKind::Vunmap,
+            Call::Vfree(_) => OpKind::Vfree,
+            Call::VfreeDeferred { atomic: false, .. } => OpKind::VfreeIrq,
+            Call::VfreeDeferred { atomic: true, .. } => OpKind::VfreeAtomic,
+            Call::RunDeferred => OpKind::RunDeferred,
+            Call::VmUnmapAliases => OpKind::VmUnmapAliases,
+            Call::FindVmArea(_) => OpKind::FindVmArea,
+            Call::VmallocToPfn(_) => OpKind::VmallocToPfn,
+            Call::IsVmallocAddr(_) => OpKind::IsVmallocAddr,
+            Call::Vmallocinfo => OpKind::Vmallocinfo,
+            Call::Write { .. } => OpKind::Write,
+            Call::Read { .. } => OpKind::Read,
+        }
+    }
+
     /// What this call, returning `outcome`, gave the caller: a new area's start, or a new
     /// caller page's PFN (for [`super::Tracker::update`]).
     pub fn created(&self, outcome: &Outcome) -> (Option<u64>, Option<u64>) {

@@ -23,7 +23,7 @@
 //! comment (`area#3` is not one). Full-line comments before the first op are the trace's
 //! [`Trace::comments`]; other comments are ignored. Numbers are `0x` hex or decimal (`_`
 //! separators allowed); sizes and lengths also take a `K`/`M`/`G` suffix (KiB units). Op
-//! keywords are [`Op::kind_name`]s; see [`parse`] for each op's arguments.
+//! keywords are [`OpKind::name`](crate::ops::OpKind::name)s; see [`parse`] for each op's arguments.
 //!
 //! `design §N` cites a section of `docs/design.md`.
 
@@ -189,7 +189,7 @@ fn node_text(node: Option<u32>) -> String {
 
 /// One op as its trace line (no comment).
 pub fn op_line(op: &Op) -> String {
-    let kw = op.kind_name();
+    let kw = op.kind().name();
     match op {
         Op::Vmalloc { size, .. } | Op::ModuleAlloc { size } => format!("{kw} {size:#x}"),
         Op::VmallocNode { size, node, .. } => format!("{kw} {size:#x} node={}", node_text(*node)),

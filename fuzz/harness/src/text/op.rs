@@ -1,78 +1,60 @@
-//! One op line: the keyword ([`Op::kind_name`]) and its arguments.
+//! One op line: the keyword ([`OpKind::name`]) and its arguments.
 
 use super::args::{
     addr, err, flags, gfp, narrow, node, number, pages, prot, size_number, slot, Args, Result,
 };
-use crate::ops::{Op, VmallocApi};
+use crate::ops::{Op, OpKind, VmallocApi};
 
 // ---- ops -----------------------------------------------------------------------------------
 
-/// Op keywords besides the fixed wrappers ([`VmallocApi::name`]).
-const OPS: [&str; 23] = [
-    "vmalloc_node",
-    "vzalloc_node",
-    "__vmalloc",
-    "__vmalloc_node_range",
-    "module_alloc",
-    "get_vm_area",
-    "__get_vm_area",
-    "free_vm_area",
-    "alloc_page",
-    "free_page",
-    "vmap",
-    "vunmap",
-    "vfree",
-    "vfree_irq",
-    "vfree_atomic",
-    "run_deferred",
-    "vm_unmap_aliases",
-    "find_vm_area",
-    "vmalloc_to_pfn",
-    "is_vmalloc_addr",
-    "vmallocinfo",
-    "write",
-    "read",
-];
+/// The `key=value` arguments each kind takes (positional arguments are read per kind below).
+fn keys(kind: OpKind) -> &'static [&'static str] {
+    match kind {
+        OpKind::VmallocNode | OpKind::VzallocNode => &["node"],
+        OpKind::VmallocGfp => &["gfp", "prot"],
+        OpKind::VmallocRange => &["align", "start", "end", "gfp", "prot", "vm_flags", "node"],
+        OpKind::GetVmArea => &["flags"],
+        OpKind::GetVmAreaRange => &["flags", "start", "end"],
+        OpKind::AllocPage => &["gfp", "node"],
+        OpKind::Vmap => &["flags", "prot"],
+        OpKind::Vunmap => &["ctx"],
+        OpKind::Write => &["len", "seed"],
+        OpKind::Read => &["len"],
+        _ => &[],
+    }
+}
 
 pub(super) fn op(ln: usize, kw: &str, rest: &[&str]) -> Result<Op> {
-    let api = VmallocApi::ALL.into_iter().find(|api| api.name() == kw);
-    if api.is_none() && !OPS.contains(&kw) {
+    let Some(kind) = OpKind::from_name(kw) else {
         return err(ln, format!("unknown op `{kw}`"));
-    }
-    let keys: &[&str] = match kw {
-        "vmalloc_node" | "vzalloc_node" => &["node"],
-        "__vmalloc" => &["gfp", "prot"],
-        "__vmalloc_node_range" => &["align", "start", "end", "gfp", "prot", "vm_flags", "node"],
-        "get_vm_area" => &["flags"],
-        "__get_vm_area" => &["flags", "start", "end"],
-        "alloc_page" => &["gfp", "node"],
-        "vmap" => &["flags", "prot"],
-        "vunmap" => &["ctx"],
-        "write" => &["len", "seed"],
-        "read" => &["len"],
-        _ => &[],
     };
+    let keys = keys(kind);
     let a = Args::new(ln, kw, rest, keys)?;
     let size = |s| size_number(ln, s, "size");
     let num = |k: &str| number(ln, a.key(k)?, k);
-    let op = match kw {
-        _ if api.is_some() => {
-            let api = api.unwrap_or(VmallocApi::Vmalloc);
+    let op = match kind {
+        OpKind::Vmalloc
+        | OpKind::Vzalloc
+        | OpKind::VmallocUser
+        | OpKind::VmallocExec
+        | OpKind::Vmalloc32
+        | OpKind::Vmalloc32User => {
+            let api = VmallocApi::of(kind).unwrap_or(VmallocApi::Vmalloc);
             let [s] = a.pos(["SIZE"])?;
             Op::Vmalloc {
                 api,
                 size: size(s)?,
             }
         }
-        "vmalloc_node" | "vzalloc_node" => {
+        OpKind::VmallocNode | OpKind::VzallocNode => {
             let [s] = a.pos(["SIZE"])?;
             Op::VmallocNode {
-                zero: kw == "vzalloc_node",
+                zero: kind == OpKind::VzallocNode,
                 size: size(s)?,
                 node: node(ln, a.key("node")?)?,
             }
         }
-        "__vmalloc" => {
+        OpKind::VmallocGfp => {
             let [s] = a.pos(["SIZE"])?;
             Op::VmallocGfp {
                 size: size(s)?,
@@ -80,7 +62,7 @@ pub(super) fn op(ln: usize, kw: &str, rest: &[&str]) -> Result<Op> {
                 prot: prot(ln, a.key("prot")?)?,
             }
         }
-        "__vmalloc_node_range" => {
+        OpKind::VmallocRange => {
             let [s] = a.pos(["SIZE"])?;
             Op::VmallocRange {
                 size: size(s)?,
@@ -93,14 +75,14 @@ pub(super) fn op(ln: usize, kw: &str, rest: &[&str]) -> Result<Op> {
                 node: node(ln, a.key("node")?)?,
             }
         }
-        "module_alloc" => {
+        OpKind::ModuleAlloc => {
             let [s] = a.pos(["SIZE"])?;
             Op::ModuleAlloc { size: size(s)? }
         }
-        "get_vm_area" | "__get_vm_area" => {
+        OpKind::GetVmArea | OpKind::GetVmAreaRange => {
             let [s] = a.pos(["SIZE"])?;
             let flags = flags(ln, a.key("flags")?, "flags")?;
-            let range = if kw == "__get_vm_area" {
+            let range = if kind == OpKind::GetVmAreaRange {
                 Some((num("start")?, num("end")?))
             } else {
                 None
@@ -111,31 +93,31 @@ pub(super) fn op(ln: usize, kw: &str, rest: &[&str]) -> Result<Op> {
                 range,
             }
         }
-        "free_vm_area" | "vfree_irq" | "vfree_atomic" => {
+        OpKind::FreeVmArea | OpKind::VfreeIrq | OpKind::VfreeAtomic => {
             let [s] = a.pos(["area#N"])?;
             let (slot, _) = slot(ln, s, "area", false)?;
-            match kw {
-                "free_vm_area" => Op::FreeVmArea { slot },
+            match kind {
+                OpKind::FreeVmArea => Op::FreeVmArea { slot },
                 _ => Op::VfreeDeferred {
                     slot,
-                    atomic: kw == "vfree_atomic",
+                    atomic: kind == OpKind::VfreeAtomic,
                 },
             }
         }
-        "alloc_page" => {
+        OpKind::AllocPage => {
             a.pos::<0>([])?;
             Op::AllocPage {
                 gfp: gfp(ln, a.key("gfp")?)?,
                 node: node(ln, a.key("node")?)?,
             }
         }
-        "free_page" => {
+        OpKind::FreePage => {
             let [s] = a.pos(["page#N"])?;
             Op::FreePage {
                 slot: slot(ln, s, "page", false)?.0,
             }
         }
-        "vmap" => {
+        OpKind::Vmap => {
             let [s] = a.pos(["PAGES"])?;
             Op::Vmap {
                 pages: pages(ln, s)?,
@@ -143,7 +125,7 @@ pub(super) fn op(ln: usize, kw: &str, rest: &[&str]) -> Result<Op> {
                 prot: prot(ln, a.key("prot")?)?,
             }
         }
-        "vunmap" => {
+        OpKind::Vunmap => {
             let [s] = a.pos(["ADDR"])?;
             let irq = match a.opt("ctx") {
                 None | Some("process") => false,
@@ -155,29 +137,29 @@ pub(super) fn op(ln: usize, kw: &str, rest: &[&str]) -> Result<Op> {
                 irq,
             }
         }
-        "vfree" | "find_vm_area" | "vmalloc_to_pfn" | "is_vmalloc_addr" => {
+        OpKind::Vfree | OpKind::FindVmArea | OpKind::VmallocToPfn | OpKind::IsVmallocAddr => {
             let [s] = a.pos(["ADDR"])?;
             let addr = addr(ln, s)?;
-            match kw {
-                "vfree" => Op::Vfree { addr },
-                "find_vm_area" => Op::FindVmArea { addr },
-                "vmalloc_to_pfn" => Op::VmallocToPfn { addr },
+            match kind {
+                OpKind::Vfree => Op::Vfree { addr },
+                OpKind::FindVmArea => Op::FindVmArea { addr },
+                OpKind::VmallocToPfn => Op::VmallocToPfn { addr },
                 _ => Op::IsVmallocAddr { addr },
             }
         }
-        "run_deferred" | "vm_unmap_aliases" | "vmallocinfo" => {
+        OpKind::RunDeferred | OpKind::VmUnmapAliases | OpKind::Vmallocinfo => {
             a.pos::<0>([])?;
-            match kw {
-                "run_deferred" => Op::RunDeferred,
-                "vm_unmap_aliases" => Op::VmUnmapAliases,
+            match kind {
+                OpKind::RunDeferred => Op::RunDeferred,
+                OpKind::VmUnmapAliases => Op::VmUnmapAliases,
                 _ => Op::Vmallocinfo,
             }
         }
-        "write" | "read" => {
+        OpKind::Write | OpKind::Read => {
             let [s] = a.pos(["area#N[+OFF]"])?;
             let (slot, offset) = slot(ln, s, "area", true)?;
             let len = narrow(ln, size_number(ln, a.key("len")?, "len")?, "len")?;
-            if kw == "write" {
+            if kind == OpKind::Write {
                 let seed = narrow(ln, num("seed")?, "seed")?;
                 Op::Write {
                     slot,
@@ -189,7 +171,6 @@ pub(super) fn op(ln: usize, kw: &str, rest: &[&str]) -> Result<Op> {
                 Op::Read { slot, offset, len }
             }
         }
-        _ => return err(ln, format!("unknown op `{kw}`")),
     };
     Ok(op)
 }

@@ -84,7 +84,7 @@ pub fn parse(text: &str) -> Result<Trace> {
     }
     for (i, (ln, op)) in ops.iter().enumerate() {
         op.validate(&machine, i + 1 == n)
-            .or_else(|e| err(*ln, format!("{}: {e}", op.kind_name())))?;
+            .or_else(|e| err(*ln, format!("{}: {e}", op.kind())))?;
     }
     let input = Input {
         machine,
