@@ -11,17 +11,16 @@
 //!
 //! # The knobs
 //!
+//! Sections (§) in this table are those of `docs/semantics.md`.
+//!
 //! | key | values (default in bold) | where it acts |
 //! |---|---|---|
-//! | `faithful_4x_cache` | **`off`** / `on` | VA placement (semantics §4.3, semantics §4.4, R3) |
-//! | `align_wrap_check` | **`on`** / `off` | VA placement (semantics §4.3 "found", R4) |
-//! | `vunmap_lookup` | `remove_first` / `find_vmap_area_deref` / **`find_vm_area`** | `__vunmap`
-//! (semantics §5.2 step 3, R10) | | `ioremap_align_rule` | `fls` / `fls_long_before_pagealign` /
-//! **`count_order_after_pagealign`** | `__get_vm_area_node` (semantics §3.2 step 2, R4) | |
-//! `implicit_highmem` | `caller_provided` / `unconditional` / **`unless_dma`** | the gfp of the API
-//! wrappers (semantics §2) and `__vmalloc_area_node` (semantics §6.1, semantics §6.2) | |
-//! `vmap_nowarn_honoured` | **`yes`** / `no` | warning 3 (semantics §4.2 step 4.3, semantics §11.1)
-//! |
+//! | `faithful_4x_cache` | **`off`** / `on` | VA placement (§4.3, §4.4, R3) |
+//! | `align_wrap_check` | **`on`** / `off` | VA placement (§4.3 "found", R4) |
+//! | `vunmap_lookup` | `remove_first` / `find_vmap_area_deref` / **`find_vm_area`** | `__vunmap` (§5.2 step 3, R10) |
+//! | `ioremap_align_rule` | `fls` / `fls_long_before_pagealign` / **`count_order_after_pagealign`** | `__get_vm_area_node` (§3.2 step 2, R4) |
+//! | `implicit_highmem` | `caller_provided` / `unconditional` / **`unless_dma`** | the gfp of the API wrappers (§2) and `__vmalloc_area_node` (§6.1, §6.2) |
+//! | `vmap_nowarn_honoured` | **`yes`** / `no` | warning 3 (§4.2 step 4.3, §11.1) |
 //!
 //! Each type's documentation says exactly what its values do, where a `BUG` it can cause
 //! fires in the allocation order (R13), and which readings were chosen where the spec is
@@ -34,9 +33,8 @@
 //!   earlier behaviours: every 4.x kernel has the `addr + size < addr` test and the range
 //!   lookup (fixed in 3.11), so inside 4.x there is nothing to select.
 //! - `lazy_purge_mode` (flag scan, ≤4.8, against the llist of 4.9+) has the same
-//! single-threaded semantics (semantics §13): the same VAs are released, `vmap_lazy_nr` returns to
-//!   to
-//!   the same value and the one TLB flush covers the same range. Only the order in which a
+//!   single-threaded semantics (semantics §13): the same VAs are released, `vmap_lazy_nr`
+//!   returns to the same value and the one TLB flush covers the same range. Only the order in which a
 //!   purge hands the released VAs to `__free_vmap_area` differs (address order against newest
 //!   first), and that order reaches nothing observable: whatever the order, the search cache
 //!   (`faithful_4x_cache`) ends a purge in the same state: dropped if a released VA ends below
@@ -109,9 +107,8 @@ knob! {
     /// - `off` (default): exact lowest fit over every busy VA, lazy ones included, in O(log n)
     ///   (the free-gap tree). It equals the 4.x search with the cache test made non-strict.
     /// - `on` (v4.19.0 and, as far as is known, every 4.x release): the literal 4.x search of
-    /// semantics §4.3 over the busy VAs in address order (an O(n) walk, as the kernel's), with its
-    ///   ts
-    ///   cache `free_vmap_cache`, `cached_hole_size`, `cached_vstart`, `cached_align`:
+    ///   semantics §4.3 over the busy VAs in address order (an O(n) walk, as the kernel's), with
+    ///   its cache `free_vmap_cache`, `cached_hole_size`, `cached_vstart`, `cached_align`:
     ///   - the cache is reset (`cached_hole_size = 0`, no cached VA) when no VA is cached,
     ///     when `size < cached_hole_size` (**strict**: the off-by-one), when
     ///     `vstart < cached_vstart` or when `align < cached_align`; then `cached_vstart` and

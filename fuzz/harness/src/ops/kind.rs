@@ -165,7 +165,7 @@ mod tests {
             assert!(k.weight() > 0);
         }
         // Swarm bits are a u32 mask: the table must fit.
-        assert!(OpKind::COUNT <= 32);
+        const { assert!(OpKind::COUNT <= 32) };
         assert!(OpKind::Vmalloc.is(KindTraits::ALLOCATES.with(KindTraits::SIZED)));
         assert!(!OpKind::Read.is(KindTraits::ALLOCATES));
         assert!(OpKind::Read.is(KindTraits::QUERY));
