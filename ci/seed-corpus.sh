@@ -71,7 +71,7 @@ fi
 # the caller's RUSTFLAGS: inside OSS-Fuzz's build they carry sanitizer-coverage flags meant
 # for the fuzz targets, which a plain binary cannot link.
 vmfuzz="$(env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS \
-    cargo build --release -q -p vmfuzz --bin vmfuzz --message-format=json |
+    cargo build --release -q -p vmfuzz-cli --bin vmfuzz --message-format=json |
     sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)"
 count=0
 for f in "$work/text"/*; do

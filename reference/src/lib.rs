@@ -67,4 +67,7 @@ pub use ptes::TableLevel;
 pub use types::{
     AccessError, ArrayKind, BugKind, Context, Event, Fatal, Gfp, Prot, VmFlags, VmInfo,
 };
-pub use views::{AreaState, BusyArea, LiveObjects, PageBucketCounts, PageBuckets, Request};
+pub use views::{
+    AreaState, AreaSummary, BusyArea, LiveObjects, PageBucketCounts, PageBuckets, PageContents,
+    Request,
+};

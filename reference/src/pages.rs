@@ -239,11 +239,12 @@ impl PagePool {
         }
     }
 
-    pub(crate) fn read_byte(&self, pfn: u64, offset: usize) -> u8 {
+    /// What a frame holds, as the views show it.
+    pub(crate) fn contents(&self, pfn: u64) -> crate::views::PageContents {
         match self.contents.get(&pfn) {
-            None => POISON,
-            Some(Frame::Fill(b)) => *b,
-            Some(Frame::Bytes(bytes)) => bytes[offset % PAGE_SIZE as usize],
+            None => crate::views::PageContents::Fill(POISON),
+            Some(Frame::Fill(b)) => crate::views::PageContents::Fill(*b),
+            Some(Frame::Bytes(bytes)) => crate::views::PageContents::Bytes(bytes.clone()),
         }
     }
 
@@ -325,11 +326,11 @@ mod tests {
         // design §3.10: free reads 0xaa; ZERO pages read 0; writes read back; a freed page
         // is poisoned again.
         let mut p = PagePool::new(&[span(0, 0x200)]);
-        assert_eq!(p.read_byte(0x100, 0), 0xaa);
+        assert_eq!(p.bytes(0x100)[0], 0xaa);
         p.take(0x100, true);
-        assert_eq!(p.read_byte(0x100, 7), 0);
+        assert_eq!(p.bytes(0x100)[7], 0);
         p.write_byte(0x100, 7, 0x5a);
-        assert_eq!((p.read_byte(0x100, 7), p.read_byte(0x100, 8)), (0x5a, 0));
+        assert_eq!((p.bytes(0x100)[7], p.bytes(0x100)[8]), (0x5a, 0));
         p.release(0x100);
         assert_eq!(p.bytes(0x100), vec![0xaa; 4096]);
     }

@@ -99,8 +99,9 @@ impl Model {
         out
     }
 
-    /// The PFN behind every page of `[addr, addr + len)`, or the first unmapped byte.
-    fn resolve(&self, addr: u64, len: usize) -> Result<Vec<(u64, usize)>, AccessError> {
+    /// The pieces of `[addr, addr + len)`, one per page: `(pfn, offset in the page, bytes)`,
+    /// or the first unmapped byte.
+    fn resolve(&self, addr: u64, len: usize) -> Result<Vec<(u64, usize, usize)>, AccessError> {
         let len = len as u64;
         if len > 0 && addr.checked_add(len - 1).is_none() {
             return Err(AccessError::AddressWraps);
@@ -114,27 +115,29 @@ impl Model {
             let pfn = self
                 .r12_vmalloc_to_page(va)
                 .ok_or(AccessError::Unmapped { addr: va })?;
-            for i in 0..chunk {
-                out.push((pfn, (offset + i) as usize));
-            }
+            out.push((pfn, offset as usize, chunk as usize));
             done += chunk;
         }
         Ok(out)
     }
 
     pub(crate) fn write_through_ptes(&mut self, addr: u64, data: &[u8]) -> Result<(), AccessError> {
-        let places = self.resolve(addr, data.len())?;
-        for ((pfn, offset), &byte) in places.into_iter().zip(data) {
-            self.pool.write_byte(pfn, offset, byte);
+        let mut rest = data;
+        for (pfn, offset, n) in self.resolve(addr, data.len())? {
+            let (piece, tail) = rest.split_at(n);
+            for (i, &byte) in piece.iter().enumerate() {
+                self.pool.write_byte(pfn, offset + i, byte);
+            }
+            rest = tail;
         }
         Ok(())
     }
 
     pub(crate) fn read_through_ptes(&self, addr: u64, len: usize) -> Result<Vec<u8>, AccessError> {
-        let places = self.resolve(addr, len)?;
-        Ok(places
-            .into_iter()
-            .map(|(pfn, offset)| self.pool.read_byte(pfn, offset))
-            .collect())
+        let mut out = Vec::with_capacity(len);
+        for (pfn, offset, n) in self.resolve(addr, len)? {
+            out.extend_from_slice(&self.pool.bytes(pfn)[offset..offset + n]);
+        }
+        Ok(out)
     }
 }

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::areas::AreaKind;
+use crate::arith::PAGE_SIZE;
 use crate::config::MachineConfig;
 use crate::model::Model;
 use crate::ptes::{TableLevel, ROOT_PGD_PFN};
@@ -50,6 +51,32 @@ pub struct BusyArea {
     pub state: AreaState,
     /// The request that placed it.
     pub request: Request,
+}
+
+/// A busy VA without its data pages: what the fuzzer compares after every op, at a cost that
+/// does not grow with the pages mapped ([`Model::area_pages`] gives the pages).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AreaSummary {
+    /// First address.
+    pub start: u64,
+    /// One past the last address.
+    pub end: u64,
+    /// The `vm_struct` of a LiveVm area; `None` for a LazyPending VA.
+    pub info: Option<VmInfo>,
+    /// A nested pages-array area whose owner was vunmapped (its pages are orphaned, I5).
+    pub orphaned: bool,
+    /// The request that placed it.
+    pub request: Request,
+}
+
+/// The 4096 bytes of a page (design §3.10): a uniform fill until the first write, then the
+/// bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PageContents {
+    /// Every byte has this value (0xaa poison, or 0 for a zeroed page).
+    Fill(u8),
+    /// The bytes, once written.
+    Bytes(Box<[u8; PAGE_SIZE as usize]>),
 }
 
 /// Every pool frame in exactly one bucket (I5). Sets hold PFNs; `free` is a count.
@@ -113,6 +140,35 @@ impl Model {
                 request: area.request,
             })
             .collect()
+    }
+
+    /// Busy VAs in address order, without their data pages.
+    pub fn area_summaries(&self) -> Vec<AreaSummary> {
+        self.busy
+            .iter()
+            .map(|area| AreaSummary {
+                start: area.start,
+                end: area.end,
+                info: area.record().map(|r| vm_info_of(area, r)),
+                orphaned: area.record().is_some_and(|r| r.orphaned),
+                request: area.request,
+            })
+            .collect()
+    }
+
+    /// The data pages of the LiveVm area starting at `start`, in index order (empty for any
+    /// other address, and for vmap and get_vm_area areas, which own no pages).
+    pub fn area_pages(&self, start: u64) -> Vec<u64> {
+        self.busy
+            .get(start)
+            .and_then(|a| a.record())
+            .map(|r| r.pages.clone())
+            .unwrap_or_default()
+    }
+
+    /// What the page at `pfn` holds (a free or unknown frame reads as the poison).
+    pub fn page_contents(&self, pfn: u64) -> PageContents {
+        self.pool.contents(pfn)
     }
 
     /// Starts of the LazyPending VAs, newest first.

@@ -156,6 +156,16 @@ impl FrameStore {
         }
     }
 
+    /// The byte every byte of frame `pfn` holds, while it has not been written since its
+    /// last fill; `None` once written.
+    pub(crate) fn uniform(&self, pfn: u64) -> Option<u8> {
+        match self.get(pfn) {
+            None => Some(POISON_BYTE),
+            Some(c) if c.data.is_none() => Some(c.fill_word() as u8),
+            Some(_) => None,
+        }
+    }
+
     /// The whole frame as bytes.
     pub(crate) fn bytes(&self, pfn: u64) -> [u8; PAGE_SIZE as usize] {
         let mut out = [0u8; PAGE_SIZE as usize];

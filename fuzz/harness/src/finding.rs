@@ -85,6 +85,9 @@ pub struct Finding {
     pub actual: String,
     /// The command that reproduces it, once the input is saved somewhere.
     pub reproduce: Option<String>,
+    /// The oracle that made it (`crate::oracle::names`), or "" for one made elsewhere (a
+    /// panic, a machine a side refused).
+    pub oracle: &'static str,
 }
 
 impl Finding {
@@ -105,6 +108,7 @@ impl Finding {
             expected: expected.into(),
             actual: actual.into(),
             reproduce: None,
+            oracle: "",
         }
     }
 }
@@ -119,7 +123,11 @@ impl fmt::Display for Finding {
                 self.kind, self.op
             )?,
         }
-        writeln!(f, "  {}", self.summary)?;
+        if self.oracle.is_empty() {
+            writeln!(f, "  {}", self.summary)?;
+        } else {
+            writeln!(f, "  {} (oracle: {})", self.summary, self.oracle)?;
+        }
         if self.expected != self.actual {
             writeln!(f, "diff (< model, expected | > engine, actual):")?;
             write!(f, "{}", diff_text(&self.expected, &self.actual))?;

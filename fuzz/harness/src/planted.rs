@@ -63,14 +63,14 @@ pub fn check_name(name: &str) -> Result<(), PlantedError> {
 
 /// How to get a build with the planted faults.
 pub fn build_hint() -> &'static str {
-    "cargo run --release -q -p vmfuzz --features planted-bugs -- <command>"
+    "cargo run --release -q -p vmfuzz-cli --features planted-bugs -- <command>"
 }
 
 /// The `cargo` prefix that runs `vmfuzz` as a finding needs: with the `planted-bugs` feature
 /// when a planted fault is involved.
 pub fn cargo_prefix(planted: Option<&str>) -> String {
     match planted {
-        Some(_) => "cargo run --release -q -p vmfuzz --features planted-bugs --".into(),
+        Some(_) => "cargo run --release -q -p vmfuzz-cli --features planted-bugs --".into(),
         None => "cargo vmfuzz".into(),
     }
 }

@@ -8,6 +8,7 @@ use crate::exec::{Report, RunOptions};
 use crate::finding::Finding;
 use crate::load::{self, Loaded, ReadAs};
 use crate::planted::{self, PlantedError};
+use crate::subjects::Subject;
 use crate::text::Expect;
 
 /// The result of replaying one file.
@@ -82,13 +83,17 @@ pub fn planted_for(
     }
 }
 
-/// Replay an input already loaded. `Err` is an unknown planted fault name.
-pub fn replay_loaded(loaded: &Loaded, planted: Option<&str>) -> Result<Replayed, String> {
+/// Replay an input already loaded, on `subject`. `Err` is an unknown planted fault name.
+pub fn replay_loaded(
+    loaded: &Loaded,
+    planted: Option<&str>,
+    subject: &Subject,
+) -> Result<Replayed, String> {
     let planted = match planted_for(loaded, planted).map_err(|e| e.to_string())? {
         Ok(p) => p,
         Err(why) => return Ok(Replayed::Skipped(why)),
     };
-    let result = crate::check(
+    let result = subject.check(
         &loaded.trace.input,
         &RunOptions {
             planted,
@@ -104,11 +109,11 @@ pub fn replay_loaded(loaded: &Loaded, planted: Option<&str>) -> Result<Replayed,
     })
 }
 
-/// Load `path` as `how` says and replay it. `Err` is a file that cannot be read or parsed, or
+/// Load `path` as `how` says and replay it on the engine. `Err` is a file that cannot be read or parsed, or
 /// names an unknown planted fault; the message names the file (and the line).
 pub fn replay_file(path: &Path, how: ReadAs) -> Result<Replayed, load::LoadError> {
     let loaded = load::load(path, how)?;
-    replay_loaded(&loaded, None).map_err(|message| load::LoadError {
+    replay_loaded(&loaded, None, &crate::subjects::ENGINE).map_err(|message| load::LoadError {
         path: path.to_path_buf(),
         message,
     })

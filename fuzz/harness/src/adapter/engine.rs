@@ -7,7 +7,7 @@ use vmalloc_engine as e;
 use crate::ops::{FaultKind, Machine, Paging, Prot};
 use crate::subject::{
     Alloc, ArrayKind, BugKind, BusyArea, Context, Event, Fatal, FrameState, Kernel, LiveObjects,
-    RawMemory, Request, StateView, VmInfo,
+    PageBytes, RawMemory, Request, StateView, VmInfo,
 };
 
 /// The engine as a harness subject.
@@ -201,6 +201,15 @@ impl RawMemory for EngineKernel {
             e::physmem::FrameState::Allocated => FrameState::Allocated,
         }
     }
+    fn frame_contents(&self, pfn: u64) -> Option<PageBytes> {
+        let phys = self.k.phys();
+        match phys.uniform_fill(e::Pfn::from_u64(pfn)) {
+            Some(b) => Some(PageBytes::Uniform(b)),
+            None => phys
+                .read_bytes(e::Pfn::from_u64(pfn))
+                .map(|b| PageBytes::from_bytes(&b)),
+        }
+    }
     fn allocated_frames(&self) -> Vec<u64> {
         self.k
             .phys()
@@ -361,7 +370,6 @@ impl Kernel for EngineKernel {
                     vend: b.request.vend,
                     align: b.request.align,
                 },
-                pages: b.pages().iter().map(|p| p.as_u64()).collect(),
             })
             .collect();
         let c = self.k.counters();
@@ -388,6 +396,13 @@ impl Kernel for EngineKernel {
                 small_arrays: c.kmalloc_arrays,
             },
         }
+    }
+    fn area_pages(&self, start: u64) -> Vec<u64> {
+        self.k
+            .busy_areas()
+            .find(|b| b.start.as_u64() == start)
+            .map(|b| b.pages().iter().map(|p| p.as_u64()).collect())
+            .unwrap_or_default()
     }
     fn raw(&self) -> Option<&dyn RawMemory> {
         Some(self)

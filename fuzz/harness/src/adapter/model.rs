@@ -6,11 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use vmalloc_reference as r;
 
 use crate::ops::{FaultKind, Machine, Paging, Prot};
-use crate::oracle::ownership::Buckets;
-use crate::oracle::pagetable::{TableKey, TableLevel};
 use crate::subject::{
-    Alloc, ArrayKind, BugKind, BusyArea, Context, Event, Fatal, Kernel, LiveObjects, RawMemory,
-    Reference, Request, StateView, VmInfo,
+    Alloc, ArrayKind, Buckets, BugKind, BusyArea, Context, Event, Expectations, Fatal, Kernel,
+    LiveObjects, PageBytes, RawMemory, Request, StateView, TableKey, TableLevel, VmInfo,
 };
 
 /// The model as a harness subject.
@@ -290,24 +288,17 @@ impl Kernel for ModelKernel {
     fn state(&self) -> StateView {
         let busy = self
             .m
-            .busy_areas()
+            .area_summaries()
             .into_iter()
-            .map(|b| {
-                let (vm, pages) = match b.state {
-                    r::AreaState::Live { info, pages, .. } => (Some(vm_info(info)), pages),
-                    r::AreaState::Lazy => (None, Vec::new()),
-                };
-                BusyArea {
-                    start: b.start,
-                    end: b.end,
-                    vm,
-                    request: Request {
-                        vstart: b.request.vstart,
-                        vend: b.request.vend,
-                        align: b.request.align,
-                    },
-                    pages,
-                }
+            .map(|b| BusyArea {
+                start: b.start,
+                end: b.end,
+                vm: b.info.map(vm_info),
+                request: Request {
+                    vstart: b.request.vstart,
+                    vend: b.request.vend,
+                    align: b.request.align,
+                },
             })
             .collect();
         let o = self.m.live_objects();
@@ -325,12 +316,15 @@ impl Kernel for ModelKernel {
             },
         }
     }
+    fn area_pages(&self, start: u64) -> Vec<u64> {
+        self.m.area_pages(start)
+    }
     fn raw(&self) -> Option<&dyn RawMemory> {
         None
     }
 }
 
-impl Reference for ModelKernel {
+impl Expectations for ModelKernel {
     fn expected_ptes(&self) -> std::borrow::Cow<'_, BTreeMap<u64, u64>> {
         std::borrow::Cow::Borrowed(self.m.ptes())
     }
@@ -346,23 +340,24 @@ impl Reference for ModelKernel {
     }
     fn orphaned_array_areas(&self) -> BTreeSet<u64> {
         self.m
-            .busy_areas()
+            .area_summaries()
             .into_iter()
-            .filter(|b| matches!(b.state, r::AreaState::Live { orphaned: true, .. }))
+            .filter(|b| b.orphaned)
             .map(|b| b.start)
             .collect()
     }
     fn array_areas(&self) -> BTreeSet<u64> {
-        let busy = self.m.busy_areas();
         let mut out = BTreeSet::new();
-        for b in &busy {
-            if let r::AreaState::Live { info, orphaned, .. } = &b.state {
-                if *orphaned {
-                    out.insert(b.start);
-                }
-                if let r::ArrayKind::Vmalloc { addr } = info.pages_array {
-                    out.insert(addr);
-                }
+        for b in self.m.area_summaries() {
+            if b.orphaned {
+                out.insert(b.start);
+            }
+            if let Some(r::VmInfo {
+                pages_array: r::ArrayKind::Vmalloc { addr },
+                ..
+            }) = b.info
+            {
+                out.insert(addr);
             }
         }
         out
@@ -375,6 +370,12 @@ impl Reference for ModelKernel {
             tables: b.table,
             caller: b.caller_owned,
             orphaned: b.orphaned,
+        }
+    }
+    fn page_contents(&self, pfn: u64) -> PageBytes {
+        match self.m.page_contents(pfn) {
+            r::PageContents::Fill(b) => PageBytes::Uniform(b),
+            r::PageContents::Bytes(bytes) => PageBytes::Bytes(bytes),
         }
     }
 }

@@ -8,10 +8,11 @@ use clap::ValueEnum;
 
 use super::output::note;
 use super::output::{self, CliError};
-use super::{run_opts, PlantedArg};
+use super::{run_opts, PlantedArg, SubjectArg};
 use crate::codec;
 use crate::load::{self, ReadAs};
 use crate::subject::Fatal;
+use crate::subjects::{Registry, Subject};
 use crate::text::{self, Expect, Trace};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -35,11 +36,13 @@ pub(super) struct ConvertArgs {
     raw: bool,
     #[command(flatten)]
     planted: PlantedArg,
+    #[command(flatten)]
+    subject: SubjectArg,
 }
 
 /// The `expect:` line a run of `input` gives.
-fn real_expect(input: &crate::ops::Input, planted: Option<String>) -> Expect {
-    match crate::check(input, &run_opts(planted.clone())) {
+fn real_expect(subject: &Subject, input: &crate::ops::Input, planted: Option<String>) -> Expect {
+    match subject.check(input, &run_opts(planted.clone())) {
         Ok(r) => match r.ended {
             None => Expect::Clean,
             Some(Fatal::Bug(b)) => Expect::Bug(b),
@@ -52,7 +55,10 @@ fn real_expect(input: &crate::ops::Input, planted: Option<String>) -> Expect {
     }
 }
 
-pub(super) fn run(a: ConvertArgs) -> Result<u8, CliError> {
+pub(super) fn run(a: ConvertArgs, registry: &Registry) -> Result<u8, CliError> {
+    let Some(subject) = a.subject.resolve(registry)? else {
+        return Ok(0);
+    };
     let Some(planted) = a.planted.resolve()? else {
         return Ok(0);
     };
@@ -68,7 +74,7 @@ pub(super) fn run(a: ConvertArgs) -> Result<u8, CliError> {
     });
     let data: Vec<u8> = match to {
         Format::Text if loaded.raw => {
-            let expect = real_expect(&loaded.trace.input, planted);
+            let expect = real_expect(&subject, &loaded.trace.input, planted);
             let trace = Trace {
                 comments: vec![
                     format!(

@@ -9,7 +9,7 @@ use super::output::{self, CliError};
 use super::output::{note, outln};
 use super::progress::Progress;
 use super::signals::Signals;
-use super::{recorded_run, reproduce_command, run_opts, PlantedArg};
+use super::{recorded_run, reproduce_command, run_opts, subject_flag, PlantedArg, SubjectArg};
 use crate::behaviour::{Category, Feature};
 use crate::campaign::{self, CampaignOptions, Found};
 use crate::codec;
@@ -17,6 +17,7 @@ use crate::exec::{FullChecks, RunOptions};
 use crate::load::{self, ReadAs};
 use crate::minimize::{minimize_with, Limits, Stopped};
 use crate::ops::Input;
+use crate::subjects::{Registry, Subject};
 use crate::text::{self, Expect, Trace};
 
 /// Longest generated input accepted by `--max-len`, in bytes. 200 ops (the most an input
@@ -57,6 +58,8 @@ pub(super) struct FuzzArgs {
     minimize_time: u64,
     #[command(flatten)]
     planted: PlantedArg,
+    #[command(flatten)]
+    subject: SubjectArg,
     /// No progress display.
     #[arg(long, short)]
     quiet: bool,
@@ -121,7 +124,10 @@ fn load_seeds(a: &FuzzArgs) -> Vec<Vec<u8>> {
     seeds
 }
 
-pub(super) fn run(a: FuzzArgs) -> Result<u8, CliError> {
+pub(super) fn run(a: FuzzArgs, registry: &Registry) -> Result<u8, CliError> {
+    let Some(subject) = a.subject.resolve(registry)? else {
+        return Ok(0);
+    };
     let Some(planted) = a.planted.resolve()? else {
         return Ok(0);
     };
@@ -140,7 +146,9 @@ pub(super) fn run(a: FuzzArgs) -> Result<u8, CliError> {
         },
     };
     note!(
-        "vmfuzz: campaign seed {} with {} job(s), {} seed input(s), {}{}; findings go to {}",
+        "vmfuzz: campaign on {} with seed {}, {} job(s), {} seed input(s), {}{}; findings go \
+         to {}",
+        subject.name,
         opts.seed,
         opts.jobs,
         opts.seeds.len(),
@@ -180,7 +188,7 @@ pub(super) fn run(a: FuzzArgs) -> Result<u8, CliError> {
         });
         signals.received().is_none()
     };
-    let check = |input: &Input, o: &RunOptions| crate::check(input, o);
+    let check = move |input: &Input, o: &RunOptions| subject.check(input, o);
     let summary = campaign::run(&opts, &check, &mut tick);
     progress.finish();
     let secs = summary.elapsed.as_secs_f64().max(1e-3);
@@ -223,7 +231,7 @@ pub(super) fn run(a: FuzzArgs) -> Result<u8, CliError> {
         found.ops_before,
         secs
     );
-    let first = save_unminimized(&a, planted.as_deref(), &found)?;
+    let first = save_unminimized(&a, planted.as_deref(), &subject, &found)?;
     outln!(
         "vmfuzz: the finding is saved (unminimized, with its report) in {}",
         first.display()
@@ -231,14 +239,15 @@ pub(super) fn run(a: FuzzArgs) -> Result<u8, CliError> {
     if let Some(sig) = interrupted {
         return Err(CliError::Interrupted(sig));
     }
-    minimize_and_report(&a, planted, &found, &first, &signals)
+    minimize_and_report(&a, planted, &subject, &found, &first, &signals)
 }
 
 /// The campaign command line that found something, for the trace's header.
-fn found_by(a: &FuzzArgs, planted: Option<&str>) -> String {
+fn found_by(a: &FuzzArgs, planted: Option<&str>, subject: &Subject) -> String {
     let mut cmd = format!(
-        "{} fuzz --seed {}",
+        "{} fuzz{} --seed {}",
         crate::planted::cargo_prefix(planted),
+        subject_flag(subject),
         a.seed
     );
     if let Some(p) = planted {
@@ -251,13 +260,14 @@ fn found_by(a: &FuzzArgs, planted: Option<&str>) -> String {
 fn save_unminimized(
     a: &FuzzArgs,
     planted: Option<&str>,
+    subject: &Subject,
     found: &Found,
 ) -> Result<PathBuf, CliError> {
     let kind = found.finding.kind;
     let mut comments = vec![
         format!(
             "found by: {} (after {} inputs); not minimized",
-            found_by(a, planted),
+            found_by(a, planted, subject),
             found.inputs_before
         ),
         "the report at the time of the finding:".into(),
@@ -283,6 +293,7 @@ fn save_unminimized(
 fn minimize_and_report(
     a: &FuzzArgs,
     planted: Option<String>,
+    subject: &Subject,
     found: &Found,
     first: &Path,
     signals: &Signals,
@@ -302,7 +313,7 @@ fn minimize_and_report(
     let mut progress = Progress::new(a.quiet);
     let (min, stats) = minimize_with(
         &found.input,
-        |i| matches!(crate::check(i, &fast), Err(f) if f.kind == kind),
+        |i| matches!(subject.check(i, &fast), Err(f) if f.kind == kind),
         Limits {
             budget: 4000,
             time: Some(Duration::from_secs(a.minimize_time)),
@@ -332,7 +343,7 @@ fn minimize_and_report(
         stats.ops_after,
         stats.tries
     );
-    let (notes, finding) = recorded_run(&min, &ro);
+    let (notes, finding) = recorded_run(subject, &min, &ro);
     let finding = finding.map_or_else(|| found.finding.clone(), |f| *f);
     let stem = first
         .file_stem()
@@ -348,7 +359,7 @@ fn minimize_and_report(
         comments: vec![
             format!(
                 "found by: {} (after {} inputs)",
-                found_by(a, planted.as_deref()),
+                found_by(a, planted.as_deref(), subject),
                 found.inputs_before
             ),
             format!(
@@ -377,7 +388,7 @@ fn minimize_and_report(
         ))
     })?;
     let mut finding = finding;
-    finding.reproduce = Some(reproduce_command(&path, planted.as_deref()));
+    finding.reproduce = Some(reproduce_command(&path, planted.as_deref(), subject));
     outln!("{finding}");
     outln!(
         "vmfuzz: written to {} (unminimized: {})",

@@ -10,10 +10,11 @@ use super::output::{note, outln};
 use super::progress::Progress;
 use super::replay::read_as;
 use super::signals::Signals;
-use super::{recorded_run, reproduce_command, run_opts, PlantedArg};
+use super::{recorded_run, reproduce_command, run_opts, PlantedArg, SubjectArg};
 use crate::load;
 use crate::minimize::{minimize_with, Limits, Stopped};
 use crate::replay::{expectation, planted_for, verdict};
+use crate::subjects::Registry;
 use crate::text::{self, Expect, Trace};
 
 #[derive(clap::Args, Debug)]
@@ -35,12 +36,17 @@ pub(super) struct MinimizeArgs {
     raw: bool,
     #[command(flatten)]
     planted: PlantedArg,
+    #[command(flatten)]
+    subject: SubjectArg,
     /// No progress display.
     #[arg(long, short)]
     quiet: bool,
 }
 
-pub(super) fn run(a: MinimizeArgs) -> Result<u8, CliError> {
+pub(super) fn run(a: MinimizeArgs, registry: &Registry) -> Result<u8, CliError> {
+    let Some(subject) = a.subject.resolve(registry)? else {
+        return Ok(0);
+    };
     let Some(cli_planted) = a.planted.resolve()? else {
         return Ok(0);
     };
@@ -59,7 +65,7 @@ pub(super) fn run(a: MinimizeArgs) -> Result<u8, CliError> {
     };
     let ro = run_opts(planted.clone());
     let input = &loaded.trace.input;
-    let result = crate::check(input, &ro);
+    let result = subject.check(input, &ro);
     let status = match verdict(&loaded.trace.expect, loaded.raw, &result) {
         Ok(()) => 0,
         Err(why) => {
@@ -88,7 +94,7 @@ pub(super) fn run(a: MinimizeArgs) -> Result<u8, CliError> {
     let mut progress = Progress::new(a.quiet);
     let (min, stats) = minimize_with(
         input,
-        |i| matches!(crate::check(i, &ro), Err(f) if f.kind == kind),
+        |i| matches!(subject.check(i, &ro), Err(f) if f.kind == kind),
         Limits {
             budget: usize::try_from(a.budget).unwrap_or(usize::MAX),
             time: (a.time > 0).then(|| Duration::from_secs(a.time)),
@@ -119,7 +125,7 @@ pub(super) fn run(a: MinimizeArgs) -> Result<u8, CliError> {
         },
         comments,
     };
-    let (notes, finding) = recorded_run(&min_trace.input, &ro);
+    let (notes, finding) = recorded_run(&subject, &min_trace.input, &ro);
     let bytes = text::print_annotated(&min_trace, &notes);
     let out = match &a.output {
         Some(o) => output::save_at(o, bytes.as_bytes(), true).map(|()| o.clone()),
@@ -160,7 +166,7 @@ pub(super) fn run(a: MinimizeArgs) -> Result<u8, CliError> {
         out.display()
     );
     if let Some(mut f) = finding {
-        f.reproduce = Some(reproduce_command(&out, planted.as_deref()));
+        f.reproduce = Some(reproduce_command(&out, planted.as_deref(), &subject));
         outln!("{f}");
     }
     if let (Stopped::Interrupted, Some(sig)) = (stats.stopped, signals.received()) {

@@ -24,6 +24,7 @@ use output::{note, outln};
 use crate::exec::RunOptions;
 use crate::finding::Finding;
 use crate::ops::Input;
+use crate::subjects::{Registry, Subject};
 
 const ABOUT: &str = "Differential fuzzing of the Linux 4.x vmalloc allocator.
 
@@ -85,7 +86,7 @@ enum Command {
 #[derive(clap::Args, Debug, Clone, Default)]
 struct PlantedArg {
     /// Run against an engine with this deliberate fault switched on (needs a build with the
-    /// `planted-bugs` feature: `cargo run --release -q -p vmfuzz --features planted-bugs --
+    /// `planted-bugs` feature: `cargo run --release -q -p vmfuzz-cli --features planted-bugs --
     /// ...`). `--planted list` lists the faults and exits.
     #[arg(long, value_name = "NAME|list")]
     planted: Option<String>,
@@ -109,6 +110,37 @@ impl PlantedArg {
     }
 }
 
+/// The `--subject` option shared by the commands: a subject's name, or `list`.
+#[derive(clap::Args, Debug, Clone, Default)]
+struct SubjectArg {
+    /// The allocator to fuzz against the reference model (default: the engine). `--subject
+    /// list` lists the subjects this binary knows and exits.
+    #[arg(long, value_name = "NAME|list", default_value = "engine")]
+    subject: String,
+}
+
+impl SubjectArg {
+    /// `Ok(None)` when `--subject list` was handled; otherwise the subject.
+    fn resolve(&self, registry: &Registry) -> Result<Option<Subject>, CliError> {
+        if self.subject == "list" {
+            for s in registry.list() {
+                outln!("{:<16} {}", s.name, s.about);
+            }
+            return Ok(None);
+        }
+        Ok(Some(registry.get(&self.subject)?))
+    }
+}
+
+/// `--subject NAME` for a command line that reproduces something, empty for the engine.
+fn subject_flag(subject: &Subject) -> String {
+    if subject.name == crate::subjects::ENGINE.name {
+        String::new()
+    } else {
+        format!(" --subject {}", subject.name)
+    }
+}
+
 fn list_planted() -> Result<(), CliError> {
     if !crate::planted::compiled() {
         outln!(
@@ -123,15 +155,21 @@ fn list_planted() -> Result<(), CliError> {
     Ok(())
 }
 
-/// Parse the arguments and run.
+/// Parse the arguments and run, with the subjects this library ships (the engine).
 pub fn main() -> ExitCode {
+    main_with(Registry::builtin())
+}
+
+/// Parse the arguments and run, with the subjects of `registry` (`--subject NAME`): how a
+/// binary of your own fuzzes your allocator against the model without editing this library.
+pub fn main_with(registry: Registry) -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Fuzz(a) => fuzz::run(a),
-        Command::Replay(a) => replay::replay(a),
-        Command::Minimize(a) => minimize::run(a),
-        Command::Explain(a) => replay::explain(a),
-        Command::Convert(a) => convert::run(a),
+        Command::Fuzz(a) => fuzz::run(a, &registry),
+        Command::Replay(a) => replay::replay(a, &registry),
+        Command::Minimize(a) => minimize::run(a, &registry),
+        Command::Explain(a) => replay::explain(a, &registry),
+        Command::Convert(a) => convert::run(a, &registry),
     };
     let result = result.and_then(|code| output::flush().map(|()| code));
     ExitCode::from(match result {
@@ -159,21 +197,26 @@ fn run_opts(planted: Option<String>) -> RunOptions {
 }
 
 /// The command that reproduces a saved input.
-fn reproduce_command(path: &std::path::Path, planted: Option<&str>) -> String {
+fn reproduce_command(path: &std::path::Path, planted: Option<&str>, subject: &Subject) -> String {
     let prefix = crate::planted::cargo_prefix(planted);
+    let subject = subject_flag(subject);
     match planted {
-        Some(p) => format!("{prefix} replay --planted {p} {}", path.display()),
-        None => format!("{prefix} replay {}", path.display()),
+        Some(p) => format!("{prefix} replay{subject} --planted {p} {}", path.display()),
+        None => format!("{prefix} replay{subject} {}", path.display()),
     }
 }
 
 /// One recorded run: per-op notes (the resolved call and both results) and the finding.
-fn recorded_run(input: &Input, ro: &RunOptions) -> (Vec<Option<String>>, Option<Box<Finding>>) {
+fn recorded_run(
+    subject: &Subject,
+    input: &Input,
+    ro: &RunOptions,
+) -> (Vec<Option<String>>, Option<Box<Finding>>) {
     let opts = RunOptions {
         record: true,
         ..ro.clone()
     };
-    let (steps, result) = crate::check_recorded(input, &opts);
+    let (steps, result) = subject.check_recorded(input, &opts);
     let mut notes = vec![None; input.ops.len()];
     for s in steps {
         if s.index < notes.len() {

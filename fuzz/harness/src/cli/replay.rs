@@ -5,10 +5,11 @@ use std::path::PathBuf;
 
 use super::output::CliError;
 use super::output::{note, outln};
-use super::{entries, reproduce_command, run_opts, PlantedArg};
+use super::{entries, reproduce_command, run_opts, PlantedArg, SubjectArg};
 use crate::exec::RunOptions;
 use crate::load::{self, Loaded, ReadAs};
 use crate::replay::{expectation, planted_for, replay_loaded, verdict, Replayed};
+use crate::subjects::Registry;
 
 #[derive(clap::Args, Debug)]
 pub(super) struct ReplayArgs {
@@ -21,6 +22,8 @@ pub(super) struct ReplayArgs {
     raw: bool,
     #[command(flatten)]
     planted: PlantedArg,
+    #[command(flatten)]
+    subject: SubjectArg,
     /// Print each finding in full.
     #[arg(long, short)]
     verbose: bool,
@@ -35,6 +38,8 @@ pub(super) struct ExplainArgs {
     raw: bool,
     #[command(flatten)]
     planted: PlantedArg,
+    #[command(flatten)]
+    subject: SubjectArg,
 }
 
 pub(super) fn read_as(raw: bool) -> ReadAs {
@@ -45,7 +50,10 @@ pub(super) fn read_as(raw: bool) -> ReadAs {
     }
 }
 
-pub(super) fn replay(a: ReplayArgs) -> Result<u8, CliError> {
+pub(super) fn replay(a: ReplayArgs, registry: &Registry) -> Result<u8, CliError> {
+    let Some(subject) = a.subject.resolve(registry)? else {
+        return Ok(0);
+    };
     let Some(planted) = a.planted.resolve()? else {
         return Ok(0);
     };
@@ -63,7 +71,7 @@ pub(super) fn replay(a: ReplayArgs) -> Result<u8, CliError> {
                 continue;
             }
         };
-        match replay_loaded(&loaded, planted.as_deref()) {
+        match replay_loaded(&loaded, planted.as_deref(), &subject) {
             Ok(Replayed::Pass) => {
                 outln!("ok    {}", f.display());
                 pass += 1;
@@ -77,7 +85,7 @@ pub(super) fn replay(a: ReplayArgs) -> Result<u8, CliError> {
                 if let (true, Some(finding)) = (a.verbose, finding) {
                     let mut finding = *finding;
                     let p = planted.clone().or_else(|| expected_planted(&loaded));
-                    finding.reproduce = Some(reproduce_command(&f, p.as_deref()));
+                    finding.reproduce = Some(reproduce_command(&f, p.as_deref(), &subject));
                     outln!("{finding}");
                 }
                 fail += 1;
@@ -108,7 +116,10 @@ fn expected_planted(l: &Loaded) -> Option<String> {
     }
 }
 
-pub(super) fn explain(a: ExplainArgs) -> Result<u8, CliError> {
+pub(super) fn explain(a: ExplainArgs, registry: &Registry) -> Result<u8, CliError> {
+    let Some(subject) = a.subject.resolve(registry)? else {
+        return Ok(0);
+    };
     let Some(cli_planted) = a.planted.resolve()? else {
         return Ok(0);
     };
@@ -125,7 +136,7 @@ pub(super) fn explain(a: ExplainArgs) -> Result<u8, CliError> {
         ..run_opts(planted.clone())
     };
     let input = &loaded.trace.input;
-    let (steps, result) = crate::check_recorded(input, &ro);
+    let (steps, result) = subject.check_recorded(input, &ro);
     for s in &steps {
         let mark = if s.model != s.subject { "≠" } else { " " };
         outln!("{:>4}{mark} {}", s.index, s.op);
@@ -148,10 +159,10 @@ pub(super) fn explain(a: ExplainArgs) -> Result<u8, CliError> {
         ),
         Err(f) => {
             let mut f = f.clone();
-            f.reproduce = Some(reproduce_command(&a.path, planted.as_deref()));
+            f.reproduce = Some(reproduce_command(&a.path, planted.as_deref(), &subject));
             outln!("\n{f}");
             if let Some(k) = f.op_index {
-                outln!("{}", crate::explain_state(input, k, &ro));
+                outln!("{}", crate::explain::explain_state(&subject, input, k, &ro));
             }
         }
     }

@@ -9,7 +9,7 @@ use super::call::apply;
 use super::tracker::{Origin, Tracker};
 use crate::adapter::model::ModelKernel;
 use crate::ops::Input;
-use crate::subject::{Kernel, Reference};
+use crate::subject::{Expectations, Kernel};
 
 /// Run one op on the model and record it in the tracker. `false` when the machine is dead.
 fn step(

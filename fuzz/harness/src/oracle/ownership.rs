@@ -1,28 +1,87 @@
-//! Page ownership (semantics I5, design §2): every frame the subject's page allocator marks
+//! `ownership`: page ownership (I5, design §2). Every frame the subject's page allocator marks
 //! allocated must be claimed exactly once, by the subject's own structures (live areas' page
 //! lists, table frames reached from the root by the walk, the caller's pages) or be one the
-//! model lists as orphaned; every claimed frame must be allocated.
+//! model lists as orphaned; every claimed frame must be allocated; and the resulting buckets
+//! must be the model's. It reads the allocator's raw frame states, not a counter the code under
+//! test keeps, so a frame leaked behind the allocator's back is found here and nowhere else.
+//! It runs on whole-state checks.
 //!
 //! `design §N` cites a section of `docs/design.md`.
 
 use std::collections::BTreeSet;
 
-use crate::finding::FindingKind;
-use crate::subject::RawMemory;
+use super::{Observation, Oracle};
+use crate::finding::{Finding, FindingKind};
+use crate::subject::{Buckets, RawMemory};
 
-/// The I5 buckets, in pages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Buckets {
-    /// Free pages of the pool.
-    pub free: u64,
-    /// Data pages of live areas (nested array areas included, orphaned ones excluded).
-    pub live_data: u64,
-    /// Page-table pages (static boot tables excluded).
-    pub tables: u64,
-    /// Pages a caller holds from `alloc_page`.
-    pub caller: u64,
-    /// Pages orphaned by `vunmap`/`free_vm_area` on vmalloc memory (and orphaned arrays' pages).
-    pub orphaned: u64,
+/// The oracle.
+pub struct Ownership;
+
+/// Its name.
+pub const NAME: &str = "ownership";
+
+impl Oracle for Ownership {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn check(&self, o: &Observation<'_>) -> Result<(), Box<Finding>> {
+        let (Some(raw), Some(w), true) = (o.inspect.raw(), o.walk, o.scope.is_whole()) else {
+            return Ok(());
+        };
+        let orphaned = o.expect.orphaned_pages();
+        let orphan_arrays = o.expect.orphaned_array_areas();
+        let pages: Vec<(u64, Vec<u64>, bool)> = o
+            .subject
+            .state
+            .busy
+            .iter()
+            .filter(|b| b.vm.is_some())
+            .map(|b| {
+                (
+                    b.start,
+                    o.inspect.area_pages(b.start),
+                    orphan_arrays.contains(&b.start),
+                )
+            })
+            .collect();
+        let claims = Claims {
+            areas: pages
+                .iter()
+                .map(|(s, p, orphan)| (*s, p.as_slice(), *orphan))
+                .collect(),
+            tables: w.tables.values().copied().collect(),
+            caller: o.caller_pages,
+            orphaned: &orphaned,
+        };
+        let own = check(raw, o.machine.totalram_pages(), &claims);
+        if let Some((kind, _)) = own.problems.first() {
+            let text: Vec<String> = own.problems.iter().map(|(_, m)| m.clone()).collect();
+            return Err(o.finding(
+                NAME,
+                *kind,
+                "page ownership is broken (I5)",
+                "",
+                text.join("\n"),
+            ));
+        }
+        let want = o.expect.buckets();
+        if own.buckets != want {
+            let kind = if own.buckets.free < want.free {
+                FindingKind::Leak
+            } else {
+                FindingKind::Divergence
+            };
+            return Err(o.finding(
+                NAME,
+                kind,
+                "the I5 page buckets differ from the model",
+                format!("{want:#?}"),
+                format!("{:#?}", own.buckets),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Who claims a frame.
@@ -61,7 +120,7 @@ pub struct Claims<'a> {
 
 /// The result: problems (with their finding kind) and the buckets.
 #[derive(Debug, Default)]
-pub struct Ownership {
+pub struct OwnershipReport {
     /// Each problem found, at most a few per kind.
     pub problems: Vec<(FindingKind, String)>,
     /// The buckets as counted from the subject's structures.
@@ -72,8 +131,8 @@ pub struct Ownership {
 ///
 /// Claims are gathered into one vector, sorted by PFN, and merged with the allocator's
 /// (ascending) allocated frames: O(n log n) in the frames involved, no per-frame map.
-pub fn check(raw: &dyn RawMemory, totalram: u64, claims: &Claims<'_>) -> Ownership {
-    let mut out = Ownership::default();
+pub fn check(raw: &dyn RawMemory, totalram: u64, claims: &Claims<'_>) -> OwnershipReport {
+    let mut out = OwnershipReport::default();
     let mut owned: Vec<(u64, Owner)> = Vec::new();
     let orphan_array_pages: BTreeSet<u64> = claims
         .areas
@@ -168,4 +227,80 @@ pub fn check(raw: &dyn RawMemory, totalram: u64, claims: &Claims<'_>) -> Ownersh
     }
     out.buckets.free = totalram.saturating_sub(allocated.len() as u64);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oracle::testkit::{area, Kit, V};
+
+    /// One live 1-page area at V (data page 0x100, tables 0x300..0x302), as both sides and the
+    /// allocator see it.
+    fn mapped() -> Kit {
+        let mut kit = Kit::new();
+        kit.map_page(V, 0x100, 0x8000_0000_0000_0163, [0x300, 0x301, 0x302]);
+        for side in [&mut kit.model, &mut kit.subject] {
+            side.busy = vec![area(V, V + 0x2000)];
+            side.objects.vm_structs = 1;
+            side.objects.vmap_areas = 1;
+            side.free_pages = vec![side.free_pages[0] - 4];
+        }
+        kit.model_side.pages.insert(V, vec![0x100]);
+        kit.subject_side.pages.insert(V, vec![0x100]);
+        for pfn in [0x100, 0x300, 0x301, 0x302] {
+            kit.raw.allocate(pfn);
+        }
+        kit.model_side.buckets = Buckets {
+            free: kit.model.free_pages[0],
+            live_data: 1,
+            tables: 3,
+            caller: 0,
+            orphaned: 0,
+        };
+        kit
+    }
+
+    #[test]
+    fn owned_frames_pass() {
+        assert!(mapped().check(&Ownership).is_ok());
+    }
+
+    /// A frame the allocator has allocated that nobody claims, while every counter agrees: a
+    /// leak only this oracle sees.
+    #[test]
+    fn a_frame_leaked_behind_the_allocators_back_is_a_leak() {
+        let mut kit = mapped();
+        kit.raw.allocate(0x180);
+        let f = kit.check(&Ownership).unwrap_err();
+        assert_eq!((f.kind, f.oracle), (FindingKind::Leak, NAME));
+        assert!(f
+            .actual
+            .contains("frame 0x180 is allocated but nothing owns it"));
+    }
+
+    #[test]
+    fn a_claimed_frame_that_is_free_breaks_i5() {
+        let mut kit = mapped();
+        kit.raw.free(0x100);
+        let f = kit.check(&Ownership).unwrap_err();
+        assert_eq!(f.kind, FindingKind::InvariantBroken);
+    }
+
+    #[test]
+    fn a_frame_claimed_twice_is_an_overlap() {
+        let mut kit = mapped();
+        kit.caller_pages = vec![0x100];
+        let f = kit.check(&Ownership).unwrap_err();
+        assert_eq!(f.kind, FindingKind::Overlap);
+    }
+
+    #[test]
+    fn buckets_other_than_the_models_are_reported() {
+        let mut kit = mapped();
+        kit.model_side.buckets.tables = 2;
+        kit.model_side.buckets.live_data = 2;
+        let f = kit.check(&Ownership).unwrap_err();
+        assert_eq!(f.kind, FindingKind::Divergence);
+        assert!(f.summary.contains("buckets"));
+    }
 }

@@ -1,19 +1,8 @@
-//! The API contract a fuzzed vmalloc implementation offers, in harness terms.
-//!
-//! [`Kernel`] is implemented twice in this crate: for the engine (`vmalloc-engine`, the system
-//! under test) and for the reference model (`vmalloc-reference`). The two crates share no
-//! code; each adapter translates the crate's own types into the ones below. The trait is
-//! public so that anyone can implement it for their own allocator and fuzz it against the
-//! model (see the README).
-//!
-//! Conventions (docs/contract.md): addresses are `u64`, PFNs are `u64`, `None` node is
-//! `NUMA_NO_NODE`, gfp and VM flags are the 4.19 bit values, `caller` is an opaque token that
-//! `vmallocinfo` prints as `op<token>`.
+//! The data types of the contract: results, events, fatal outcomes, the state view, and what
+//! the oracles compare it with (page-table keys, page buckets, page contents).
 //!
 //! `semantics §N`, `design §N` and `contract §N` cite sections of `docs/semantics.md`,
 //! `docs/design.md` and `docs/contract.md`.
-
-use crate::ops::{Paging, Prot};
 
 /// The kernel cannot go on (design §3.3, semantics §3.15): the input ends here, on both sides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -244,8 +233,6 @@ pub struct BusyArea {
     pub vm: Option<VmInfo>,
     /// The request that placed it.
     pub request: Request,
-    /// The data pages of a live area, in index order (empty otherwise).
-    pub pages: Vec<u64>,
 }
 
 /// Counts of kmalloc'ed metadata objects (semantics I5).
@@ -259,7 +246,8 @@ pub struct LiveObjects {
     pub small_arrays: u64,
 }
 
-/// What a subject shows of its state, compared after every op.
+/// What a subject shows of its state, compared after every op. Cheap to build: it holds no
+/// per-page data (a live area's data pages come from [`Kernel::area_pages`](super::Kernel)).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct StateView {
     /// Busy VAs in address order.
@@ -291,135 +279,99 @@ pub enum FrameState {
     Allocated,
 }
 
-/// Raw access to a subject's simulated physical memory, for the oracles that walk real page
-/// tables and check page ownership (design §2).
-pub trait RawMemory {
-    /// Paging mode.
-    fn paging(&self) -> Paging;
-    /// PFN of the root table (PGD).
-    fn root_pfn(&self) -> u64;
-    /// Entry `index` (0..512) of the frame at `pfn` read as a table, `None` if absent.
-    fn read_entry(&self, pfn: u64, index: usize) -> Option<u64>;
-    /// The whole frame at `pfn` read as a table, `None` if absent. The default reads entry by
-    /// entry; implementations may read the frame at once.
-    fn read_table(&self, pfn: u64) -> Option<Box<[u64; 512]>> {
-        let mut t = Box::new([0u64; 512]);
-        for (i, e) in t.iter_mut().enumerate() {
-            *e = self.read_entry(pfn, i)?;
+/// The level of a page-table page, named by what its entries point to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TableLevel {
+    /// A P4D table (LA57 only): one per 256 TiB region.
+    P4d,
+    /// A PUD table: one per 512 GiB region.
+    Pud,
+    /// A PMD table: one per 1 GiB region.
+    Pmd,
+    /// A PTE table: one per 2 MiB region.
+    Pte,
+}
+
+impl TableLevel {
+    /// log2 of the region a table of this level covers.
+    pub fn region_shift(self) -> u32 {
+        match self {
+            TableLevel::P4d => 48,
+            TableLevel::Pud => 39,
+            TableLevel::Pmd => 30,
+            TableLevel::Pte => 21,
         }
-        Some(t)
     }
-    /// The allocator's state of frame `pfn`.
-    fn frame_state(&self, pfn: u64) -> FrameState;
-    /// Every allocated frame, ascending.
-    fn allocated_frames(&self) -> Vec<u64>;
+
+    /// The kernel's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            TableLevel::P4d => "p4d",
+            TableLevel::Pud => "pud",
+            TableLevel::Pmd => "pmd",
+            TableLevel::Pte => "pte",
+        }
+    }
 }
 
-/// Result of an allocation call.
-pub type Alloc = Result<Option<u64>, Fatal>;
+/// A table page, keyed by level and the (canonical) base address of the region it covers (I8).
+pub type TableKey = (TableLevel, u64);
 
-/// The vmalloc API as the harness drives it (contract §4). Every method is one kernel call;
-/// the harness compares the return values, the events and the state after each.
-pub trait Kernel {
-    /// A short name for reports ("engine", "model").
-    fn name(&self) -> &'static str;
-
-    /// `__vmalloc_node_range(size, align, start, end, gfp, prot, vm_flags, node, caller)`.
-    #[allow(clippy::too_many_arguments)]
-    fn vmalloc_node_range(
-        &mut self,
-        size: u64,
-        align: u64,
-        start: u64,
-        end: u64,
-        gfp: u64,
-        prot: Prot,
-        vm_flags: u64,
-        node: Option<u32>,
-        caller: u32,
-    ) -> Alloc;
-    /// `vmalloc(size)`.
-    fn vmalloc(&mut self, size: u64, caller: u32) -> Alloc;
-    /// `vzalloc(size)`.
-    fn vzalloc(&mut self, size: u64, caller: u32) -> Alloc;
-    /// `vmalloc_user(size)`.
-    fn vmalloc_user(&mut self, size: u64, caller: u32) -> Alloc;
-    /// `vmalloc_exec(size)`.
-    fn vmalloc_exec(&mut self, size: u64, caller: u32) -> Alloc;
-    /// `vmalloc_32(size)`.
-    fn vmalloc_32(&mut self, size: u64, caller: u32) -> Alloc;
-    /// `vmalloc_32_user(size)`.
-    fn vmalloc_32_user(&mut self, size: u64, caller: u32) -> Alloc;
-    /// `vmalloc_node(size, node)`.
-    fn vmalloc_node(&mut self, size: u64, node: Option<u32>, caller: u32) -> Alloc;
-    /// `vzalloc_node(size, node)`.
-    fn vzalloc_node(&mut self, size: u64, node: Option<u32>, caller: u32) -> Alloc;
-    /// `__vmalloc(size, gfp, prot)`.
-    fn vmalloc_gfp(&mut self, size: u64, gfp: u64, prot: Prot, caller: u32) -> Alloc;
-    /// x86-64 `module_alloc(size)`.
-    fn module_alloc(&mut self, size: u64, caller: u32) -> Alloc;
-    /// `get_vm_area(size, flags)` (`range: None`) or `__get_vm_area(size, flags, start, end)`.
-    fn get_vm_area(
-        &mut self,
-        size: u64,
-        flags: u64,
-        range: Option<(u64, u64)>,
-        caller: u32,
-    ) -> Result<Option<VmInfo>, Fatal>;
-    /// `free_vm_area` of the live area starting at `addr`.
-    fn free_vm_area(&mut self, addr: u64) -> Result<(), Fatal>;
-    /// `alloc_pages_node(node, gfp, 0)`: a caller-owned page.
-    fn alloc_page(&mut self, gfp: u64, node: Option<u32>) -> Alloc;
-    /// `__free_page(pfn)`.
-    fn free_page(&mut self, pfn: u64) -> Result<(), Fatal>;
-    /// `vmap(pages, count, flags, prot)`.
-    fn vmap(&mut self, pfns: &[u64], flags: u64, prot: Prot, caller: u32) -> Alloc;
-    /// `vunmap(addr)`.
-    fn vunmap(&mut self, addr: u64, ctx: Context) -> Result<(), Fatal>;
-    /// `vfree(addr)`.
-    fn vfree(&mut self, addr: u64, ctx: Context) -> Result<(), Fatal>;
-    /// `vfree_atomic(addr)`.
-    fn vfree_atomic(&mut self, addr: u64) -> Result<(), Fatal>;
-    /// Run CPU 0's deferred frees.
-    fn run_deferred(&mut self) -> Result<(), Fatal>;
-    /// `vm_unmap_aliases()`.
-    fn vm_unmap_aliases(&mut self);
-    /// `find_vm_area(addr)`.
-    fn find_vm_area(&self, addr: u64) -> Option<VmInfo>;
-    /// `vmalloc_to_pfn(addr)`, `None` where nothing is mapped.
-    fn vmalloc_to_pfn(&self, addr: u64) -> Option<u64>;
-    /// `is_vmalloc_addr(addr)`.
-    fn is_vmalloc_addr(&self, addr: u64) -> bool;
-    /// `/proc/vmallocinfo`.
-    fn vmallocinfo(&self) -> String;
-    /// Write through the mapping. `Err` names the unmapped address.
-    fn write(&mut self, addr: u64, bytes: &[u8]) -> Result<(), u64>;
-    /// Read through the mapping. `Err` names the unmapped address.
-    fn read(&self, addr: u64, len: usize) -> Result<Vec<u8>, u64>;
-    /// Events since the last call, in order.
-    fn take_events(&mut self) -> Vec<Event>;
-    /// The state view.
-    fn state(&self) -> StateView;
-    /// Raw physical memory, if the subject simulates it.
-    fn raw(&self) -> Option<&dyn RawMemory>;
+/// The I5 buckets, in pages: every pool frame is in exactly one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Buckets {
+    /// Free pages of the pool.
+    pub free: u64,
+    /// Data pages of live areas (nested array areas included, orphaned ones excluded).
+    pub live_data: u64,
+    /// Page-table pages (static boot tables excluded).
+    pub tables: u64,
+    /// Pages a caller holds from `alloc_page`.
+    pub caller: u64,
+    /// Pages orphaned by `vunmap`/`free_vm_area` on vmalloc memory (and orphaned arrays' pages).
+    pub orphaned: u64,
 }
 
-/// What the reference model shows beyond [`StateView`]: the expected page tables, the
-/// orphaned pages and the I5 buckets. The oracles compare the subject's raw state with these.
-pub trait Reference: Kernel {
-    /// Every present leaf PTE the model expects: VA → exact entry (R7, semantics §8.3).
-    fn expected_ptes(&self) -> std::borrow::Cow<'_, std::collections::BTreeMap<u64, u64>>;
-    /// Every page-table page the model expects (I8): (level, region base) → PFN.
-    fn expected_tables(
-        &self,
-    ) -> std::collections::BTreeMap<crate::oracle::pagetable::TableKey, u64>;
-    /// Pages orphaned by `vunmap`/`free_vm_area` on vmalloc memory (I5, design §3.5),
-    /// including the data pages of orphaned nested arrays.
-    fn orphaned_pages(&self) -> std::collections::BTreeSet<u64>;
-    /// Starts of live nested-array areas whose owner is gone (design §3.5).
-    fn orphaned_array_areas(&self) -> std::collections::BTreeSet<u64>;
-    /// Starts of every live area that is some area's nested pages array (orphaned or not).
-    fn array_areas(&self) -> std::collections::BTreeSet<u64>;
-    /// The I5 buckets as the model counts them.
-    fn buckets(&self) -> crate::oracle::ownership::Buckets;
+/// The 4096 bytes of a page: a uniform fill (a page never written since it was handed out,
+/// the common case), or its bytes. Both sides store pages sparsely (design §3.10), so whole
+/// pages compare cheaply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageBytes {
+    /// Every byte has this value.
+    Uniform(u8),
+    /// The bytes.
+    Bytes(Box<[u8; 4096]>),
+}
+
+impl PageBytes {
+    /// The page from its bytes (a uniform page becomes [`PageBytes::Uniform`]).
+    pub fn from_bytes(bytes: &[u8; 4096]) -> PageBytes {
+        match bytes.iter().all(|&b| b == bytes[0]) {
+            true => PageBytes::Uniform(bytes[0]),
+            false => PageBytes::Bytes(Box::new(*bytes)),
+        }
+    }
+
+    /// Byte `i` (0..4096).
+    pub fn byte(&self, i: usize) -> u8 {
+        match self {
+            PageBytes::Uniform(b) => *b,
+            PageBytes::Bytes(bytes) => bytes[i % 4096],
+        }
+    }
+
+    /// Do the two pages hold the same bytes, whatever their representation?
+    pub fn same(&self, other: &PageBytes) -> bool {
+        match (self, other) {
+            (PageBytes::Uniform(a), PageBytes::Uniform(b)) => a == b,
+            (PageBytes::Bytes(a), PageBytes::Bytes(b)) => a == b,
+            (PageBytes::Uniform(a), PageBytes::Bytes(b))
+            | (PageBytes::Bytes(b), PageBytes::Uniform(a)) => b.iter().all(|x| x == a),
+        }
+    }
+
+    /// The first offset where the two differ.
+    pub fn first_difference(&self, other: &PageBytes) -> Option<usize> {
+        (0..4096).find(|&i| self.byte(i) != other.byte(i))
+    }
 }

@@ -471,7 +471,7 @@ fn two_concurrent_campaigns_keep_both_findings() {
     // The reproduce command names the feature and the fault.
     assert!(
         stdout.contains(
-            "reproduce: cargo run --release -q -p vmfuzz --features planted-bugs -- replay \
+            "reproduce: cargo run --release -q -p vmfuzz-cli --features planted-bugs -- replay \
              --planted skip_guard_page"
         ),
         "{stdout}"

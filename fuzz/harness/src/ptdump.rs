@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::pagetable::ADDR_MASK;
+use crate::oracle::walk::ADDR_MASK;
 
 fn size_str(bytes: u64) -> String {
     let units = ['B', 'K', 'M', 'G', 'T', 'P', 'E'];

@@ -1,5 +1,7 @@
-//! The page-table oracle: walk the subject's **real** tables from the root frame in simulated
-//! physical memory (design §2, §3.16, §3.18) and compare every entry with what the model says.
+//! The page-table walker the oracles share: walk the subject's **real** tables from the root
+//! frame in simulated physical memory (design §2, §3.16, §3.18), checking every intermediate
+//! entry on the way, and collect the leaves and table pages for the oracles to compare with
+//! the model.
 //!
 //! The walk covers the whole tree, not only the vmalloc and modules windows: any present leaf
 //! outside a live area's mapped pages is a finding (I3, I4). Every intermediate entry must be
@@ -12,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ops::Paging;
-use crate::subject::RawMemory;
+use crate::subject::{RawMemory, TableKey, TableLevel};
 
 /// `_PAGE_TABLE` (semantics §8.3).
 pub const PAGE_TABLE: u64 = 0x67;
@@ -22,44 +24,6 @@ pub const KERNPG_TABLE: u64 = 0x63;
 pub const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 /// The PS (huge page) bit.
 pub const PSE: u64 = 1 << 7;
-
-/// The level of a page-table page, named by what its entries point to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TableLevel {
-    /// A P4D table (LA57 only): one per 256 TiB region.
-    P4d,
-    /// A PUD table: one per 512 GiB region.
-    Pud,
-    /// A PMD table: one per 1 GiB region.
-    Pmd,
-    /// A PTE table: one per 2 MiB region.
-    Pte,
-}
-
-impl TableLevel {
-    /// log2 of the region a table of this level covers.
-    pub fn region_shift(self) -> u32 {
-        match self {
-            TableLevel::P4d => 48,
-            TableLevel::Pud => 39,
-            TableLevel::Pmd => 30,
-            TableLevel::Pte => 21,
-        }
-    }
-
-    /// The kernel's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            TableLevel::P4d => "p4d",
-            TableLevel::Pud => "pud",
-            TableLevel::Pmd => "pmd",
-            TableLevel::Pte => "pte",
-        }
-    }
-}
-
-/// A table page, keyed by level and the (canonical) base address of the region it covers.
-pub type TableKey = (TableLevel, u64);
 
 /// What the walk found in the subject's frames.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -80,6 +44,9 @@ pub struct WalkParams {
     /// The SME C-bit (0 when SME is off).
     pub sme_c_bit: u64,
 }
+
+/// The PFN of the root PGD (semantics §12.1).
+pub const ROOT_PFN: u64 = 1;
 
 /// PFNs of the static boot tables (semantics §12.1): root PGD, the kernel image's PUD, the two
 /// PMDs, and with LA57 the P4D.
@@ -132,6 +99,12 @@ pub fn walk_range(
         ),
     };
     let root = raw.root_pfn();
+    if root != ROOT_PFN {
+        out.problems.push(format!(
+            "the root table is at pfn {root:#x}; the static PGD is at pfn {ROOT_PFN:#x} \
+             (semantics §12.1)"
+        ));
+    }
     seen.insert(root);
     let ctx = Ctx {
         raw,
@@ -171,15 +144,21 @@ fn walk_table(
                 .push(format!("table frame {pfn:#x} is outside simulated memory"));
             return;
         };
-        if entry == 0 {
-            continue;
-        }
         let va = sign_extend(base | (index as u64) << shift, va_bits);
         if let Some((lo, hi)) = ctx.range {
             let span = (u128::from(va), u128::from(va) + (1u128 << shift));
             if span.1 <= lo || span.0 >= hi {
                 continue;
             }
+        }
+        if entry == 0 {
+            if let Some(expected) = is_static.then(|| boot_entry(params, pfn, index)).flatten() {
+                out.problems.push(format!(
+                    "static entry for {va:#x} (frame {pfn:#x}[{index}]) is zero, boot value \
+                     {expected:#x} (semantics §12.1)"
+                ));
+            }
+            continue;
         }
         let Some((&level, rest)) = below.split_first() else {
             // Leaf level: record it; the comparison with the model judges its value.

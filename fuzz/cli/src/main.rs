@@ -1,0 +1,6 @@
+//! The `vmfuzz` command line; see `vmfuzz --help`. It registers the subjects this workspace
+//! ships and hands over to [`vmfuzz::cli::main_with`]; a binary of your own can do the same
+//! with your allocator added to the registry.
+fn main() -> std::process::ExitCode {
+    vmfuzz::cli::main_with(vmfuzz::subjects::Registry::builtin())
+}

@@ -1,4 +1,0 @@
-//! The `vmfuzz` command line; see `vmfuzz --help`.
-fn main() -> std::process::ExitCode {
-    vmfuzz::cli::main()
-}
