@@ -34,9 +34,8 @@
 //!   earlier behaviours: every 4.x kernel has the `addr + size < addr` test and the range
 //!   lookup (fixed in 3.11), so inside 4.x there is nothing to select.
 //! - `lazy_purge_mode` (flag scan, ≤4.8, against the llist of 4.9+) has the same
-//! single-threaded semantics (semantics §13): the same VAs are released, `vmap_lazy_nr` returns to
-//!   to
-//!   the same value and the one TLB flush covers the same range. Only the order in which a
+//!   single-threaded semantics (semantics §13): the same VAs are released, `vmap_lazy_nr`
+//!   returns to the same value and the one TLB flush covers the same range. Only the order in which a
 //!   purge hands the released VAs to `__free_vmap_area` differs (address order against newest
 //!   first), and that order reaches nothing observable: whatever the order, the search cache
 //!   (`faithful_4x_cache`) ends a purge in the same state: dropped if a released VA ends below
