@@ -264,7 +264,9 @@ impl MachineConfig {
     }
 }
 
-/// Physical zone of a PFN (semantics §8.4, semantics §12.2).
+/// Physical zone of a PFN (semantics §8.4, semantics §12.2). The machine's ZONE_DMA (the first
+/// 16 MiB on x86-64) holds no page: those PFNs count as DMA32 here, so a `GFP_DMA` request
+/// finds nothing (design §5.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Zone {
     /// PFN below `2^20` (4 GiB).

@@ -10,8 +10,9 @@ bitflags! {
     /// ignored.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
     pub struct Gfp: u32 {
-        /// `__GFP_DMA`: ZONE_DMA. Not modelled separately; restricts to ZONE_DMA32 like
-        /// `__GFP_DMA32` (the lowest zone of the model, semantics §12.2).
+        /// `__GFP_DMA`: ZONE_DMA, the first 16 MiB on x86-64 (`gfp_zone`). The machine's
+        /// ZONE_DMA is empty, so a page request with this bit finds no page (semantics §12.2,
+        /// design §5.6). Never generated.
         const DMA = 0x01;
         /// `__GFP_HIGHMEM`: a no-op on x86-64 (semantics §8.4).
         const HIGHMEM = 0x02;

@@ -3,7 +3,8 @@
 //! Policy (a declared model policy, not kernel behaviour): node `n` = the request's node or
 //! node 0; nodes tried `n, n+1, …` wrapping (only `n` with `__GFP_THISNODE`); within a node
 //! ZONE_NORMAL then ZONE_DMA32 (only DMA32 for `GFP_DMA32`); within a zone the lowest free
-//! PFN. PFNs below 256 are never handed out.
+//! PFN. PFNs below 256 are never handed out. `GFP_DMA` asks for ZONE_DMA, which the machine
+//! leaves empty: no page (design §5.6).
 //!
 //! `semantics §N`, `design §N` and `contract §N` cite sections of `docs/semantics.md`,
 //! `docs/design.md` and `docs/contract.md`.
@@ -161,13 +162,18 @@ impl PagePool {
     /// semantics §12.2: the frame a request `(node, gfp)` gets, or `None` if no allowed zone has
     /// one.
     ///
-    /// `GFP_DMA` is read like `GFP_DMA32` (the model has no ZONE_DMA; the lowest modelled
-    /// zone is the closest reading). The caller has validated `node`.
+    /// A `GFP_DMA` request selects ZONE_DMA (`gfp_zone`, include/linux/gfp.h, 4.19: the first
+    /// 16 MiB on x86-64) and may use no higher zone; the machine's ZONE_DMA is empty, so it
+    /// gets `None` on every node, like a request whose zones are all exhausted (design §5.6).
+    /// The caller has validated `node`.
     pub(crate) fn policy_12_2(&self, node: Option<u32>, gfp: Gfp) -> Option<u64> {
+        if gfp.has(Gfp::DMA) {
+            return None;
+        }
         let count = self.nodes.len();
         let first = node.map_or(0, |n| n as usize);
         let tries = if gfp.has(Gfp::THISNODE) { 1 } else { count };
-        let zones: &[Zone] = if gfp.has(Gfp::DMA32) || gfp.has(Gfp::DMA) {
+        let zones: &[Zone] = if gfp.has(Gfp::DMA32) {
             &[Zone::Dma32]
         } else {
             &[Zone::Normal, Zone::Dma32]
@@ -319,6 +325,9 @@ mod tests {
         // A DMA32 request on node 1 (no DMA32 there) falls back to node 0's DMA32.
         assert_eq!(p.policy_12_2(Some(1), Gfp::VMALLOC32), Some(0xfff00));
         assert_eq!(p.free_per_node(), vec![256 + 16, 0]);
+        // GFP_DMA: ZONE_DMA is empty on every node, whatever the preference.
+        assert_eq!(p.policy_12_2(None, Gfp::KERNEL | Gfp::DMA), None);
+        assert_eq!(p.policy_12_2(Some(0), Gfp::DMA), None);
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! Policy: node `n` = the request's node, or 0 for `NUMA_NO_NODE`; nodes tried `n, n+1, …`
 //! wrapping (only `n` with `__GFP_THISNODE`); inside a node the zones highest first
 //! (Normal, then DMA32; DMA32 only with `__GFP_DMA32`); inside a zone the lowest free PFN.
+//! A `GFP_DMA` request asks for ZONE_DMA, which this machine has but leaves empty: it finds
+//! no page (semantics §12.2, design §5.6).
 //!
 //! `semantics §N` and `design §N` cite sections of `docs/semantics.md` and `docs/design.md`.
 
@@ -117,7 +119,14 @@ impl PageAllocator {
         } else {
             nnodes
         };
-        let dma32_only = gfp.intersects(Gfp::DMA32 | Gfp::DMA);
+        // `gfp_zone` (include/linux/gfp.h, 4.19) sends `__GFP_DMA` to ZONE_DMA, and a zonelist
+        // walk capped at ZONE_DMA looks at no higher zone. This machine's ZONE_DMA is empty
+        // (semantics §12.2, design §5.6): no node has a page for it, as if the zone were
+        // exhausted.
+        if gfp.contains(Gfp::DMA) {
+            return None;
+        }
+        let dma32_only = gfp.contains(Gfp::DMA32);
         for k in 0..tries {
             let i = (first + k) % nnodes;
             let span = self.pool[i];
@@ -252,5 +261,9 @@ mod tests {
         let mut a = PageAllocator::new(&MachineConfig::with_nodes(&[(0, (1 << 20) + 4)]));
         assert_eq!(a.alloc(None, Gfp::KERNEL), Some(1 << 20));
         assert_eq!(a.alloc(None, Gfp::VMALLOC32), Some(256));
+        // GFP_DMA asks for the empty ZONE_DMA: nothing, on any node, and nothing is taken.
+        assert_eq!(a.alloc(None, Gfp::KERNEL | Gfp::DMA), None);
+        assert_eq!(a.alloc(Some(0), Gfp::DMA), None);
+        assert_eq!(a.free_per_node(), &[(1 << 20) + 4 - 256 - 2]);
     }
 }

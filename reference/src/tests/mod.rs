@@ -11,6 +11,7 @@ mod invariants;
 mod knobs_calls;
 mod knobs_search;
 mod numa;
+mod pinned_v4_19;
 mod r01_r02;
 mod r03_r04;
 mod r05_r07;
