@@ -138,7 +138,7 @@ impl Model {
             let twice = claims.len() - owned.len();
             return violated("I5", format!("{twice} frame claims are duplicates"));
         }
-        if &owned != self.pool.allocated() {
+        if owned != self.pool.allocated() {
             return violated(
                 "I5",
                 "owned frames differ from allocated frames".to_string(),

@@ -110,12 +110,12 @@ enum Frame {
     Bytes(Box<[u8; PAGE_SIZE as usize]>),
 }
 
-/// The pool of semantics §12.2: free runs, the allocated set, and sparse contents.
+/// The pool of semantics §12.2: free runs (a pool frame is allocated exactly when it is not
+/// free) and sparse contents (a page without an entry reads as the poison).
 #[derive(Clone, Debug)]
 pub(crate) struct PagePool {
     nodes: Vec<NodeSpan>,
     free: FreeRuns,
-    allocated: BTreeSet<u64>,
     contents: BTreeMap<u64, Frame>,
 }
 
@@ -132,7 +132,6 @@ impl PagePool {
         PagePool {
             nodes: nodes.to_vec(),
             free,
-            allocated: BTreeSet::new(),
             contents: BTreeMap::new(),
         }
     }
@@ -187,18 +186,19 @@ impl PagePool {
             })
     }
 
-    /// Hands out a free frame; its contents are zero if `zeroed`, else poison.
+    /// Hands out a free frame; its contents are zero if `zeroed`, else poison (a free frame
+    /// has no contents entry: it reads as the poison already).
     pub(crate) fn take(&mut self, pfn: u64, zeroed: bool) {
         self.free.remove(pfn);
-        self.allocated.insert(pfn);
-        let fill = if zeroed { 0 } else { POISON };
-        self.contents.insert(pfn, Frame::Fill(fill));
+        if zeroed {
+            self.contents.insert(pfn, Frame::Fill(0));
+        }
     }
 
     /// Gives a frame back; it reads as poison again (design §3.10). Returns whether it was
     /// allocated.
     pub(crate) fn release(&mut self, pfn: u64) -> bool {
-        if !self.allocated.remove(&pfn) {
+        if !self.is_allocated(pfn) {
             return false;
         }
         self.free.insert(pfn);
@@ -206,16 +206,37 @@ impl PagePool {
         true
     }
 
+    /// A pool frame that is not free.
     pub(crate) fn is_allocated(&self, pfn: u64) -> bool {
-        self.allocated.contains(&pfn)
+        self.in_pool(pfn) && !self.free.contains(pfn)
     }
 
     pub(crate) fn is_free(&self, pfn: u64) -> bool {
         self.free.contains(pfn)
     }
 
-    pub(crate) fn allocated(&self) -> &BTreeSet<u64> {
-        &self.allocated
+    /// Every allocated pool frame: the pool minus the free runs.
+    pub(crate) fn allocated(&self) -> BTreeSet<u64> {
+        let mut out = BTreeSet::new();
+        for span in &self.nodes {
+            let mut pfn = span.start_pfn.max(FIRST_POOL_PFN);
+            while pfn < span.end_pfn {
+                match self.free.runs.range(..=pfn).next_back() {
+                    Some((_, &end)) if end > pfn => pfn = end,
+                    _ => {
+                        let next = self
+                            .free
+                            .runs
+                            .range(pfn..)
+                            .next()
+                            .map_or(span.end_pfn, |(&s, _)| s);
+                        out.extend(pfn..next.min(span.end_pfn));
+                        pfn = next;
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Free pool frames per node, in node order.
@@ -254,13 +275,14 @@ impl PagePool {
         }
     }
 
-    pub(crate) fn write_byte(&mut self, pfn: u64, offset: usize, value: u8) {
+    /// Writes `data` into frame `pfn` from `offset` (`offset + data.len() <= 4096`).
+    pub(crate) fn write_bytes(&mut self, pfn: u64, offset: usize, data: &[u8]) {
         let frame = self.contents.entry(pfn).or_insert(Frame::Fill(POISON));
         if let Frame::Fill(b) = *frame {
             *frame = Frame::Bytes(Box::new([b; PAGE_SIZE as usize]));
         }
         if let Frame::Bytes(bytes) = frame {
-            bytes[offset % PAGE_SIZE as usize] = value;
+            bytes[offset..offset + data.len()].copy_from_slice(data);
         }
     }
 }
@@ -338,7 +360,7 @@ mod tests {
         assert_eq!(p.bytes(0x100)[0], 0xaa);
         p.take(0x100, true);
         assert_eq!(p.bytes(0x100)[7], 0);
-        p.write_byte(0x100, 7, 0x5a);
+        p.write_bytes(0x100, 7, &[0x5a]);
         assert_eq!((p.bytes(0x100)[7], p.bytes(0x100)[8]), (0x5a, 0));
         p.release(0x100);
         assert_eq!(p.bytes(0x100), vec![0xaa; 4096]);

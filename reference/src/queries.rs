@@ -125,9 +125,7 @@ impl Model {
         let mut rest = data;
         for (pfn, offset, n) in self.resolve(addr, data.len())? {
             let (piece, tail) = rest.split_at(n);
-            for (i, &byte) in piece.iter().enumerate() {
-                self.pool.write_byte(pfn, offset + i, byte);
-            }
+            self.pool.write_bytes(pfn, offset, piece);
             rest = tail;
         }
         Ok(())

@@ -18,21 +18,68 @@ fn step(
     op: &crate::ops::Op,
     origin: usize,
 ) -> bool {
+    step_call(model, tracker, op, origin).0
+}
+
+/// As [`step`], also returning the call the op resolved to.
+fn step_call(
+    model: &mut ModelKernel,
+    tracker: &mut Tracker,
+    op: &crate::ops::Op,
+    origin: usize,
+) -> (bool, Option<super::Call>) {
     let busy = model.state().busy;
     let arrays = model.array_areas();
     let Some(call) = tracker.resolve(op, &busy, &arrays) else {
-        return true;
+        return (true, None);
     };
+    (run_call(model, tracker, &call, origin), Some(call))
+}
+
+/// Apply a resolved call to the model and record it in the tracker. `false` when the machine
+/// is dead.
+fn run_call(
+    model: &mut ModelKernel,
+    tracker: &mut Tracker,
+    call: &super::Call,
+    origin: usize,
+) -> bool {
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        apply(model, &call, origin as u32)
+        apply(model, call, origin as u32)
     }));
     let Ok(Ok(outcome)) = result else {
         return false;
     };
     let _ = model.take_events();
     let (new_addr, new_pfn) = call.created(&outcome);
-    tracker.update(&call, new_addr, new_pfn, &model.state().busy, origin);
+    tracker.update(call, new_addr, new_pfn, &model.state().busy, origin);
     true
+}
+
+/// The concrete calls a run of `input` makes, in order, the end-of-input cleanup included, as
+/// the model resolves them: what a subject alone executes for this input (the benchmark's
+/// "engine alone" replays these).
+pub fn resolved_calls(input: &Input) -> Vec<super::Call> {
+    let mut calls = Vec::new();
+    let Ok(mut model) = ModelKernel::new(&input.machine) else {
+        return calls;
+    };
+    let mut tracker = Tracker::default();
+    for (i, op) in input.ops.iter().enumerate() {
+        let (alive, call) = step_call(&mut model, &mut tracker, op, i);
+        calls.extend(call);
+        if !alive {
+            return calls;
+        }
+    }
+    for (k, call) in tracker.cleanup().into_iter().enumerate() {
+        let alive = run_call(&mut model, &mut tracker, &call, input.ops.len() + k);
+        calls.push(call);
+        if !alive {
+            break;
+        }
+    }
+    calls
 }
 
 /// For each op of `input`, what its slots referred to when it ran on the model.

@@ -31,7 +31,7 @@ pub enum FullChecks {
 impl FullChecks {
     /// The setting of the fuzzing engines and the campaign.
     pub const FUZZING: FullChecks = FullChecks::Adaptive {
-        max_frames: 4096,
+        max_frames: 0,
         every: 32,
     };
 

@@ -66,7 +66,8 @@ impl Oracle for Crosscheck {
     }
 }
 
-/// Every `step`-th of `vas` (at most `limit`), with what the model expects there.
+/// An even sample of at most `limit` of the `count` VAs of `vas`, with what the model expects
+/// there.
 fn sample_of(
     vas: impl Iterator<Item = u64>,
     count: usize,
@@ -109,12 +110,20 @@ fn samples(o: &Observation<'_>) -> Vec<(u64, Option<u64>)> {
             }
         }
         Scope::Touched(t) => {
+            // Every page of the touched ranges, mapped or not, or an even sample of them
+            // (ranges can span billions of pages: a sample is computed, never iterated to).
             let count: u64 = t.ranges.iter().map(|(lo, hi)| (hi - lo) / PAGE_SIZE).sum();
-            let vas = t
-                .ranges
-                .iter()
-                .flat_map(|&(lo, hi)| (lo..hi).step_by(PAGE_SIZE as usize));
-            out.extend(sample_of(vas, count as usize, limit, &ptes));
+            let step = count.div_ceil(limit.max(1) as u64).max(1);
+            let (mut skip, mut k) = (0u64, 0u64);
+            for &(lo, hi) in &t.ranges {
+                let pages = (hi - lo) / PAGE_SIZE;
+                while k * step < skip + pages {
+                    let va = lo + (k * step - skip) * PAGE_SIZE;
+                    out.push((va, ptes.get(&va).copied()));
+                    k += 1;
+                }
+                skip += pages;
+            }
         }
     }
     // The page after each caller area's mapped bytes: its guard page, or the next area (I4).

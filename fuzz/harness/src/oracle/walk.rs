@@ -138,12 +138,13 @@ fn walk_table(
 ) {
     let (raw, params, va_bits) = (ctx.raw, ctx.params, ctx.va_bits);
     let c = params.sme_c_bit;
-    for index in 0..512usize {
-        let Some(entry) = raw.read_entry(pfn, index) else {
-            out.problems
-                .push(format!("table frame {pfn:#x} is outside simulated memory"));
-            return;
-        };
+    // One read of the whole table: entries are then plain memory.
+    let Some(table) = raw.read_table(pfn) else {
+        out.problems
+            .push(format!("table frame {pfn:#x} is outside simulated memory"));
+        return;
+    };
+    for (index, &entry) in table.iter().enumerate() {
         let va = sign_extend(base | (index as u64) << shift, va_bits);
         if let Some((lo, hi)) = ctx.range {
             let span = (u128::from(va), u128::from(va) + (1u128 << shift));
