@@ -13,8 +13,8 @@
 //! | 4 | [`events`] | warnings and TLB flushes, in order | failure handling (semantics §11.1) |
 //! | 5 | [`busy_list`] | busy areas: extents, live or lazy, `vm_struct`, request, data PFNs | placement and residue (R2–R4, R8, R9) |
 //! | 6 | [`counters`] | lazy list and `lazy_nr`, deferred list, attempt counters, free pages per node, metadata objects | R9, R13, I5, I6 |
-//! | 7 | [`page_tables`] | every present leaf (R7, I3, I4) and, on whole-state checks, every table page (I8) | the mapping itself |
-//! | 8 | [`crosscheck`] | the `x86_64` crate's translation of mapped and unmapped VAs | an independent walker (design §6) |
+//! | 7 | [`crosscheck`] | the `x86_64` crate's translation of mapped and unmapped VAs | an independent walker (design §6), on its own, before the exact leaves |
+//! | 8 | [`page_tables`] | every present leaf (R7, I3, I4) and, on whole-state checks, every table page (I8) | the mapping itself, exactly |
 //! | 9 | [`contents`] | whole pages of data, PFN by PFN | `__GFP_ZERO`, poison, writes, deferred-free links |
 //! | 10 | [`ownership`] | every allocated frame owned exactly once; the I5 buckets | leaks that no counter shows |
 //!
@@ -208,8 +208,8 @@ pub const PIPELINE: [&dyn Oracle; 10] = [
     &events::Events,
     &busy_list::BusyList,
     &counters::Counters,
-    &page_tables::PageTables,
     &crosscheck::Crosscheck,
+    &page_tables::PageTables,
     &contents::Contents,
     &ownership::Ownership,
 ];
