@@ -139,6 +139,7 @@ fn edge_inputs_round_trip() {
                 k: 1,
             },
         ],
+        knobs: Knobs::from_indices([1, 1, 2, 1, 2, 1]),
     };
     let ops = vec![
         Op::Vmalloc {
@@ -326,6 +327,7 @@ vunmap area#0 ctx=irq
                 k: 1,
             },
         ],
+        knobs: Knobs::default(),
     };
     let ops = vec![
         Op::Vmalloc {

@@ -15,14 +15,20 @@ pub struct EngineKernel {
     k: e::Kernel,
 }
 
-/// The engine's configuration for a harness machine.
-pub fn engine_config(machine: &Machine) -> e::MachineConfig {
+/// The engine's configuration for a harness machine (the knobs handed over by name).
+pub fn engine_config(machine: &Machine) -> Result<e::MachineConfig, String> {
     let (supported, default_kernel, c) = machine.pte.masks();
+    let mut knobs = e::Knobs::default();
+    for (key, value) in machine.knobs.entries() {
+        knobs
+            .set(key, value)
+            .map_err(|err| format!("the engine refuses knob {key}={value}: {err:?}"))?;
+    }
     let mut plan = e::FaultPlan::default();
     for f in &machine.faults {
         plan.push(fault_kind(f.kind), f.k);
     }
-    e::MachineConfig {
+    Ok(e::MachineConfig {
         paging: match machine.paging {
             Paging::FourLevel => e::Paging::FourLevel,
             Paging::FiveLevel => e::Paging::FiveLevel,
@@ -45,8 +51,8 @@ pub fn engine_config(machine: &Machine) -> e::MachineConfig {
         default_kernel_pte_mask: default_kernel,
         sme_c_bit: c,
         fault_plan: plan,
-        knobs: Default::default(),
-    }
+        knobs,
+    })
 }
 
 fn fault_kind(k: FaultKind) -> e::FaultKind {
@@ -153,7 +159,7 @@ impl EngineKernel {
     /// A fresh engine for `machine`, with the planted fault `planted` switched on (builds
     /// with the `planted-bugs` feature only; otherwise, or for an unknown name, an error).
     pub fn new(machine: &Machine, planted: Option<&str>) -> Result<Self, String> {
-        let mut k = e::Kernel::new(engine_config(machine)).map_err(|err| format!("{err:?}"))?;
+        let mut k = e::Kernel::new(engine_config(machine)?).map_err(|err| format!("{err:?}"))?;
         if let Some(name) = planted {
             crate::planted::check_name(name).map_err(|err| err.to_string())?;
             let bug = e::PlantedBug::from_name(name)

@@ -16,14 +16,20 @@ pub struct ModelKernel {
     m: r::Model,
 }
 
-/// The model's configuration for a harness machine.
-pub fn model_config(machine: &Machine) -> r::MachineConfig {
+/// The model's configuration for a harness machine (the knobs handed over by name).
+pub fn model_config(machine: &Machine) -> Result<r::MachineConfig, String> {
     let (supported, default_kernel, c) = machine.pte.masks();
+    let mut knobs = r::Knobs::default();
+    for (key, value) in machine.knobs.entries() {
+        knobs
+            .set(key, value)
+            .map_err(|err| format!("the model refuses knob {key}={value}: {err:?}"))?;
+    }
     let mut plan = r::FaultPlan::new();
     for f in &machine.faults {
         plan.add(fault_kind(f.kind), f.k);
     }
-    r::MachineConfig {
+    Ok(r::MachineConfig {
         paging: match machine.paging {
             Paging::FourLevel => r::Paging::FourLevel,
             Paging::FiveLevel => r::Paging::FiveLevel,
@@ -46,8 +52,8 @@ pub fn model_config(machine: &Machine) -> r::MachineConfig {
         default_kernel_pte_mask: default_kernel,
         sme_c_bit: c,
         fault_plan: plan,
-        knobs: Default::default(),
-    }
+        knobs,
+    })
 }
 
 fn fault_kind(k: FaultKind) -> r::FaultKind {
@@ -155,7 +161,7 @@ fn access_addr(e: r::AccessError, addr: u64) -> u64 {
 impl ModelKernel {
     /// A fresh model of `machine`. `Err` carries the model's reason for refusing it.
     pub fn new(machine: &Machine) -> Result<Self, String> {
-        r::Model::new(model_config(machine))
+        r::Model::new(model_config(machine)?)
             .map(|m| ModelKernel { m })
             .map_err(|e| format!("{e:?}"))
     }

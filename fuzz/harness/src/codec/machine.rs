@@ -2,7 +2,7 @@
 
 use super::io::{Reader, Writer};
 use crate::ops::{
-    Fault, FaultKind, Machine, NodeSpan, Paging, PteScenario, MAX_FAULT_INDEX, MAX_TOTALRAM_PAGES,
+    Fault, FaultKind, Knobs, Machine, NodeSpan, Paging, PteScenario, MAX_FAULT_INDEX, MAX_TOTALRAM_PAGES,
     MODULES_END, MODULES_VADDR, PAGE_SIZE, VMALLOC_END_L4, VMALLOC_END_L5, VMALLOC_START_L4,
     VMALLOC_START_L5,
 };
@@ -44,7 +44,7 @@ pub(super) fn full_window(paging: Paging) -> (u64, u64) {
     }
 }
 
-/// Decode the machine and its fault plan.
+/// Decode the machine, its version knobs and its fault plan.
 pub(super) fn decode(r: &mut Reader) -> Machine {
     let sel = r.u8();
     let mut m = if sel < SEL_DEFAULT {
@@ -54,14 +54,78 @@ pub(super) fn decode(r: &mut Reader) -> Machine {
     } else {
         raw(r)
     };
+    m.knobs = knobs(r);
     m.faults = faults(r);
     m
+}
+
+/// Knob selector values: `0..KNOBS_PRESET` the defaults (4.19.y), `KNOBS_PRESET..KNOBS_ONE`
+/// the preset v4.19.0, `KNOBS_ONE..KNOBS_RAW` one knob off its default (each of the nine
+/// non-default values alike), `KNOBS_RAW..` every knob's value index read raw.
+const KNOBS_PRESET: u8 = 192;
+const KNOBS_ONE: u8 = 216;
+const KNOBS_RAW: u8 = 252;
+
+/// Every `(knob, value)` off the default, in table order: what `KNOBS_ONE..` selects.
+fn single_knobs() -> Vec<(usize, u8)> {
+    crate::ops::KNOBS
+        .iter()
+        .enumerate()
+        .flat_map(|(i, k)| (1..k.values.len() as u8).map(move |v| (i, v)))
+        .collect()
+}
+
+fn knobs(r: &mut Reader) -> Knobs {
+    let sel = r.u8();
+    if sel < KNOBS_PRESET {
+        Knobs::default()
+    } else if sel < KNOBS_ONE {
+        Knobs::V4_19_0
+    } else if sel < KNOBS_RAW {
+        let singles = single_knobs();
+        let (i, v) = singles[usize::from(sel - KNOBS_ONE) % singles.len()];
+        let mut ix = [0u8; 6];
+        ix[i] = v;
+        Knobs::from_indices(ix)
+    } else {
+        let mut ix = [0u8; 6];
+        for v in &mut ix {
+            *v = r.u8();
+        }
+        Knobs::from_indices(ix)
+    }
+}
+
+fn put_knobs(w: &mut Writer, k: Knobs) {
+    let ix = k.indices();
+    let off: Vec<(usize, u8)> = ix
+        .iter()
+        .enumerate()
+        .filter(|&(_, &v)| v != 0)
+        .map(|(i, &v)| (i, v))
+        .collect();
+    if off.is_empty() {
+        w.u8(0);
+    } else if k == Knobs::V4_19_0 {
+        w.u8(KNOBS_PRESET);
+    } else if let (1, Some(p)) = (
+        off.len(),
+        single_knobs().iter().position(|&x| Some(&x) == off.first()),
+    ) {
+        w.u8(KNOBS_ONE + p as u8);
+    } else {
+        w.u8(KNOBS_RAW);
+        for v in ix {
+            w.u8(v);
+        }
+    }
 }
 
 /// Encode a machine: the default selector if it is the default machine, else the raw escape.
 pub(super) fn encode(w: &mut Writer, m: &Machine) {
     let without_faults = Machine {
         faults: Vec::new(),
+        knobs: Knobs::default(),
         ..m.clone()
     };
     if without_faults == Machine::default() {
@@ -84,6 +148,7 @@ pub(super) fn encode(w: &mut Writer, m: &Machine) {
         w.u8(u8::from(m.modules_vaddr == MODULES_VADDR_KASLR));
         w.u16((m.module_load_offset / PAGE_SIZE).min(u16::MAX as u64) as u16);
     }
+    put_knobs(w, m.knobs);
     if m.faults.is_empty() {
         w.u8(0);
     } else {
@@ -169,6 +234,7 @@ fn small(r: &mut Reader) -> Machine {
         modules_end: MODULES_END,
         module_load_offset,
         faults: Vec::new(),
+        knobs: Knobs::default(),
     }
 }
 
@@ -262,6 +328,7 @@ fn raw(r: &mut Reader) -> Machine {
         modules_end: MODULES_END,
         module_load_offset,
         faults: Vec::new(),
+        knobs: Knobs::default(),
     }
 }
 
@@ -369,6 +436,7 @@ mod tests {
                     k: MAX_FAULT_INDEX - i as u64,
                 })
                 .collect(),
+            knobs: Knobs::from_indices([1, 1, 2, 2, 1, 1]),
         };
         extreme.validate().expect("valid");
         let mut w = Writer::default();
@@ -377,6 +445,28 @@ mod tests {
         let mut r = Reader::new(&mut u);
         assert_eq!(decode(&mut r), extreme);
         assert!(r.is_empty());
+    }
+
+    /// Every knob setting the byte format can select round-trips, and the common ones take one
+    /// selector byte.
+    #[test]
+    fn knobs_round_trip() {
+        let mut cases = vec![Knobs::default(), Knobs::V4_19_0];
+        for (i, v) in single_knobs() {
+            let mut ix = [0u8; 6];
+            ix[i] = v;
+            cases.push(Knobs::from_indices(ix));
+        }
+        cases.push(Knobs::from_indices([1, 0, 2, 1, 2, 1]));
+        for k in cases {
+            let mut w = Writer::default();
+            put_knobs(&mut w, k);
+            let mut u = Unstructured::new(&w.out);
+            let mut r = Reader::new(&mut u);
+            assert_eq!(knobs(&mut r), k);
+            assert!(r.is_empty());
+            assert_eq!(w.out.len() == 1, k.non_default().len() <= 1 || k == Knobs::V4_19_0);
+        }
     }
 
     #[test]

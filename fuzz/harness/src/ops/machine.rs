@@ -135,6 +135,8 @@ pub struct Machine {
     pub module_load_offset: u64,
     /// The fault plan.
     pub faults: Vec<Fault>,
+    /// The version knobs (semantics §13); the default is 4.19.y.
+    pub knobs: super::Knobs,
 }
 
 impl Default for Machine {
@@ -154,6 +156,7 @@ impl Default for Machine {
             modules_end: MODULES_END,
             module_load_offset: 0,
             faults: Vec::new(),
+            knobs: super::Knobs::default(),
         }
     }
 }

@@ -16,9 +16,11 @@
 use std::fmt;
 
 mod kind;
+mod knobs;
 mod machine;
 
 pub use kind::{KindTraits, OpKind};
+pub use knobs::{Knob, Knobs, KNOBS, PRESETS};
 pub use machine::*;
 
 /// Hard cap on the number of ops in one input.

@@ -6,7 +6,7 @@
 //! ```text
 //! vmfuzz-trace v1
 //! # why this trace exists (header comments are kept by the parser)
-//! machine paging=4 cpus=2 pte=A
+//! machine paging=4 cpus=2 pte=A faithful_4x_cache=on
 //! node 0x0-0x1100
 //! vmalloc_window 0xffffc90000000000-0xffffc90000ffffff
 //! modules_window 0xffffffffc0000000-0xffffffffff000000 load_offset=0x3000
@@ -18,7 +18,11 @@
 //! ```
 //!
 //! Header lines are each optional (defaults = [`Machine::default`]; with `paging=5` the
-//! vmalloc window defaults to the LA57 one) and come before the first op; `node` lines, if
+//! vmalloc window defaults to the LA57 one) and come before the first op. The `machine` line
+//! also takes the version knobs (semantics §13) as `key=value` (`faithful_4x_cache=on`,
+//! `align_wrap_check=off`, `vunmap_lookup=find_vmap_area_deref`, ...; see
+//! [`KNOBS`](crate::ops::KNOBS)) and the preset `kernel=4.19.0` (v4.19.0 as shipped), applied
+//! first so that a knob named beside it overrides it; `node` lines, if
 //! any, replace the default node. A `#` at the start of a line or after whitespace starts a
 //! comment (`area#3` is not one). Full-line comments before the first op are the trace's
 //! [`Trace::comments`]; other comments are ignored. Numbers are `0x` hex or decimal (`_`
@@ -266,13 +270,24 @@ fn header(out: &mut String, trace: &Trace) {
     let m: &Machine = &trace.input.machine;
     let d = Machine::default();
     // `write!` into a String cannot fail.
-    if (m.paging, m.nr_cpus, m.pte) != (d.paging, d.nr_cpus, d.pte) {
+    if (m.paging, m.nr_cpus, m.pte, m.knobs) != (d.paging, d.nr_cpus, d.pte, d.knobs) {
         let paging = if m.paging == Paging::FiveLevel { 5 } else { 4 };
-        let _ = writeln!(
+        let _ = write!(
             out,
             "machine paging={paging} cpus={} pte={:?}",
             m.nr_cpus, m.pte
         );
+        match m.knobs.preset_name() {
+            Some(p) => {
+                let _ = write!(out, " kernel={p}");
+            }
+            None => {
+                for (k, v) in m.knobs.non_default() {
+                    let _ = write!(out, " {k}={v}");
+                }
+            }
+        }
+        out.push('\n');
     }
     if m.nodes != d.nodes {
         for n in &m.nodes {

@@ -5,7 +5,10 @@ use super::args::{err, narrow, number, span_pair, Args, Result};
 use super::op::op;
 use super::{default_window, Expect, Trace, HEADER_V1};
 use crate::finding::FindingKind;
-use crate::ops::{Fault, FaultKind, Input, Machine, NodeSpan, Op, Paging, PteScenario, MAX_OPS};
+use crate::ops::{
+    Fault, FaultKind, Input, Knobs, Machine, NodeSpan, Op, Paging, PteScenario, KNOBS, MAX_OPS,
+    PRESETS,
+};
 use crate::subject::BugKind;
 
 /// Split a line at its comment: a `#` at the start or after whitespace.
@@ -24,7 +27,7 @@ fn split_comment(line: &str) -> (&str, Option<&str>) {
 #[derive(Default)]
 struct Header {
     version: bool,
-    machine: Option<(usize, Paging, u32, PteScenario)>,
+    machine: Option<(usize, Paging, u32, PteScenario, Knobs)>,
     nodes: Vec<(usize, NodeSpan)>,
     window: Option<(usize, (u64, u64))>,
     modules: Option<(usize, (u64, u64, u64))>,
@@ -160,8 +163,28 @@ fn header_line(
         "machine" => {
             dup(h.machine.map(|m| m.0))?;
             let d = Machine::default();
-            let a = Args::new(ln, kw, &rest, &["paging", "cpus", "pte"])?;
+            let mut keys = vec!["paging", "cpus", "pte", "kernel"];
+            keys.extend(KNOBS.iter().map(|k| k.key));
+            let a = Args::new(ln, kw, &rest, &keys)?;
             a.pos::<0>([])?;
+            // `kernel=PRESET` first, then each knob named on the line over it.
+            let mut knobs = match a.opt("kernel") {
+                None => Knobs::default(),
+                Some(p) => Knobs::preset(p).map_or_else(
+                    || {
+                        err(
+                            ln,
+                            format!("kernel takes {}, not `{p}`", PRESETS.join(", ")),
+                        )
+                    },
+                    Ok,
+                )?,
+            };
+            for k in KNOBS {
+                if let Some(v) = a.opt(k.key) {
+                    knobs.set(k.key, v).or_else(|e| err(ln, e))?;
+                }
+            }
             let paging = match a.opt("paging") {
                 None | Some("4") => Paging::FourLevel,
                 Some("5") => Paging::FiveLevel,
@@ -181,7 +204,7 @@ fn header_line(
                         Ok,
                     )?,
             };
-            h.machine = Some((ln, paging, cpus, pte));
+            h.machine = Some((ln, paging, cpus, pte, knobs));
         }
         "node" => {
             let a = Args::new(ln, kw, &rest, &[])?;
@@ -271,7 +294,7 @@ fn expect(ln: usize, rest: &[&str]) -> Result<Expect> {
 fn build_machine(h: &Header) -> Result<Machine> {
     let d = Machine::default();
     let base = match h.machine {
-        Some((_, paging, nr_cpus, pte)) => {
+        Some((_, paging, nr_cpus, pte, knobs)) => {
             let (vmalloc_start, vmalloc_end) = default_window(paging);
             Machine {
                 paging,
@@ -279,6 +302,7 @@ fn build_machine(h: &Header) -> Result<Machine> {
                 pte,
                 vmalloc_start,
                 vmalloc_end,
+                knobs,
                 ..d.clone()
             }
         }
