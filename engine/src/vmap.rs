@@ -5,7 +5,7 @@
 //! `semantics §N` and `design §N` cite sections of `docs/semantics.md` and `docs/design.md`.
 
 use crate::addr::{Pfn, VirtAddr, PAGE_SHIFT};
-use crate::error::KResult;
+use crate::error::{BugKind, Fatal, KResult};
 use crate::fault::FaultKind;
 use crate::gfp::Gfp;
 use crate::kernel::Kernel;
@@ -59,11 +59,18 @@ impl Kernel {
         Ok(p)
     }
 
-    /// `__free_page(page)`: a frame that is not allocated is `Bug(BadPageFree)`.
+    /// `__free_page(page)` of a caller page (from [`Kernel::alloc_page`]). Any other frame (a
+    /// free one, a table page, a vmalloc data page, one outside the machine) is
+    /// `Bug(BadPageFree)` with nothing freed (design §5.5: the kernel would corrupt its own
+    /// state).
     pub fn free_page(&mut self, pfn: impl Into<Pfn>) -> KResult<()> {
         self.check_alive()?;
         let pfn = pfn.into();
-        let r = self.free_frame(pfn);
+        let r = if self.caller_pages.contains(&pfn.as_u64()) {
+            self.free_frame(pfn)
+        } else {
+            Err(Fatal::Bug(BugKind::BadPageFree))
+        };
         self.seal(r)?;
         self.caller_pages.remove(&pfn.as_u64());
         Ok(())

@@ -5,7 +5,7 @@
 
 mod common;
 use common::*;
-use vmalloc_engine::{BugKind, Context, Event, Fatal, Pfn, VmFlags};
+use vmalloc_engine::{BugKind, Context, Event, Fatal, Gfp, Pfn, VmFlags};
 
 #[test]
 fn r10_null_is_a_no_op() {
@@ -120,4 +120,28 @@ fn r10_bad_free_vm_area_and_free_page_are_bugs() {
         k.free_page(Pfn::from_u64(1)),
         Err(Fatal::Bug(BugKind::BadPageFree))
     );
+}
+
+/// design §5.5: an allocated frame the caller did not get from `alloc_page` (a vmalloc data
+/// page, a table page) is `BadPageFree` too, and nothing is freed.
+#[test]
+fn free_page_of_an_allocated_frame_the_caller_does_not_own_bugs() {
+    // One page at VMALLOC_START: data page 0x100, then the PUD, PMD and PTE tables
+    // 0x101..=0x103 (semantics §12: lowest free PFN first, the data page before its tables).
+    for victim in [0x100u64, 0x101, 0x102, 0x103] {
+        let mut k = kernel();
+        ok(k.vmalloc(P, 1));
+        let free = k.counters().free_pages;
+        assert_eq!(
+            k.free_page(Pfn::from_u64(victim)),
+            Err(Fatal::Bug(BugKind::BadPageFree)),
+            "pfn {victim:#x}"
+        );
+        assert_eq!(k.counters().free_pages, free);
+    }
+    // A caller page is given back.
+    let mut k = kernel();
+    let p = k.alloc_page(Gfp::KERNEL, None).unwrap().unwrap();
+    assert_eq!(p.as_u64(), 0x100);
+    k.free_page(p).unwrap();
 }

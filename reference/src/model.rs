@@ -377,7 +377,7 @@ impl Model {
     }
 
     /// Writes `data` at `addr` through the PTE map (page by page). Nothing is written unless
-    /// every byte's page is mapped.
+    /// every byte's page is mapped writable (`_PAGE_RW`).
     pub fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), AccessError> {
         self.write_through_ptes(addr, data)
     }

@@ -27,6 +27,8 @@ pub(crate) fn vm_info_of(area: &Area, record: &VmRecord) -> VmInfo {
 
 /// `_PAGE_PRESENT | _PAGE_GLOBAL` (semantics §8.3: `pte_present` is true for either).
 const PRESENT_OR_GLOBAL: u64 = 0x1 | 0x100;
+/// `_PAGE_RW`: writes through a leaf without it fault.
+const PAGE_RW: u64 = 0x2;
 
 impl Model {
     /// The observable `vm_struct` of the LiveVm area starting at `start`.
@@ -122,8 +124,18 @@ impl Model {
     }
 
     pub(crate) fn write_through_ptes(&mut self, addr: u64, data: &[u8]) -> Result<(), AccessError> {
+        let pieces = self.resolve(addr, data.len())?;
+        // Nothing is written unless every page is writable (the first read-only one faults).
+        let mut va = addr;
+        for &(_, _, n) in &pieces {
+            let leaf = self.tables.pte(va & !(PAGE_SIZE - 1)).unwrap_or(0);
+            if leaf & PAGE_RW == 0 {
+                return Err(AccessError::ReadOnly { addr: va });
+            }
+            va += n as u64;
+        }
         let mut rest = data;
-        for (pfn, offset, n) in self.resolve(addr, data.len())? {
+        for (pfn, offset, n) in pieces {
             let (piece, tail) = rest.split_at(n);
             self.pool.write_bytes(pfn, offset, piece);
             rest = tail;

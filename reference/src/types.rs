@@ -327,4 +327,10 @@ pub enum AccessError {
     },
     /// `addr + len` runs past 2^64.
     AddressWraps,
+    /// A write reaches a page mapped without `_PAGE_RW` (`PAGE_KERNEL_RO`, `PAGE_KERNEL_RX`):
+    /// the kernel would fault.
+    ReadOnly {
+        /// The first byte address whose page is read-only.
+        addr: u64,
+    },
 }

@@ -14,7 +14,8 @@ use crate::subject::{ArrayKind, Event, Fatal, StateView};
 pub enum Category {
     /// An op kind ran.
     Op,
-    /// An op kind ended a given way (`ok`, `null`, `bug`, `hang`, `skipped`).
+    /// An op kind ended a given way (`ok`, `null`, `bug`, `hang`, `skipped`); `fatal:<kind>`
+    /// names the BUG (or `hang`) that ended the input.
     Outcome,
     /// An event was emitted.
     Event,
@@ -142,6 +143,11 @@ impl Behaviours {
             Err(Fatal::WouldHang) => "hang",
         };
         self.add(Outcome, kind, outcome);
+        match result {
+            Err(Fatal::Bug(k)) => self.add(Outcome, "fatal", k.name()),
+            Err(Fatal::WouldHang) => self.add(Outcome, "fatal", "hang"),
+            Ok(_) => {}
+        }
         for e in events {
             self.add(Event, event_name(e), "");
         }

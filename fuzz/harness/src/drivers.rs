@@ -148,7 +148,7 @@ pub fn page_tables(data: &[u8]) -> Verdict {
     let mut input = codec::decode(data);
     input
         .ops
-        .retain(|op| op.kind().is(KindTraits::MAPS) && !op.may_bug());
+        .retain(|op| op.kind().is(KindTraits::MAPS) && !op.may_bug(&input.machine));
     if input.machine.paging == Paging::FiveLevel {
         let d = Machine::default();
         input.machine.paging = Paging::FourLevel;

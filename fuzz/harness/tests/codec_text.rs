@@ -181,12 +181,26 @@ fn edge_inputs_round_trip() {
             flags: VM_IOREMAP,
             range: None,
         },
-        Op::FreeVmArea { slot: u32::MAX },
+        Op::FreeVmArea {
+            addr: Addr::Area {
+                slot: u32::MAX,
+                offset: 0,
+            },
+        },
         Op::AllocPage {
             gfp: GFP_KERNEL | GFP_NOFAIL | GFP_HIGHMEM,
             node: Some(0),
         },
-        Op::FreePage { slot: 255 },
+        Op::FreePage {
+            page: PageRef::Caller(255),
+        },
+        Op::FreePage {
+            page: PageRef::Caller(u32::MAX),
+        },
+        Op::VfreeDeferred {
+            target: DeferTarget::Writable(240),
+            atomic: true,
+        },
         Op::Vmap {
             pages: (0..MAX_VMAP_PAGES as u32).collect(),
             flags: VM_MAP | VM_NO_GUARD,
@@ -404,18 +418,22 @@ vunmap area#0 ctx=irq
         },
         Op::Vfree { addr: Addr::Null },
         Op::VfreeDeferred {
-            slot: 3,
+            target: DeferTarget::Writable(3),
             atomic: false,
         },
         Op::VfreeDeferred {
-            slot: 0,
+            target: DeferTarget::Writable(0),
             atomic: true,
         },
         Op::RunDeferred,
         Op::VmUnmapAliases,
         Op::Vmallocinfo,
-        Op::FreePage { slot: 2 },
-        Op::FreeVmArea { slot: 1 },
+        Op::FreePage {
+            page: PageRef::Caller(2),
+        },
+        Op::FreeVmArea {
+            addr: Addr::Area { slot: 1, offset: 0 },
+        },
         Op::Vunmap {
             addr: Addr::Area { slot: 0, offset: 0 },
             irq: true,
@@ -523,7 +541,10 @@ const BAD: &[(&str, usize, &[&str])] = &[
     ("vmfuzz-trace v1\nvmalloc_node 1\n", 2, &["missing key", "node"]),
     ("vmfuzz-trace v1\nvmalloc_node 1 node=0 node=0\n", 2, &["duplicate key", "node"]),
     ("vmfuzz-trace v1\nvmalloc_node 1 nod=0\n", 2, &["unknown key", "nod"]),
-    ("vmfuzz-trace v1\nvmalloc_node 1 node=7\n", 2, &["node 7 does not exist"]),
+    ("vmfuzz-trace v1\nvmalloc_node 1 node=7\nvmallocinfo\n", 2, &["node 7 does not exist", "may only be the last op"]),
+    ("vmfuzz-trace v1\nfree_page pfn:0x100\nvmallocinfo\n", 2, &["may only be the last op"]),
+    ("vmfuzz-trace v1\nfree_vm_area area#0+0x1000\nvmallocinfo\n", 2, &["may only be the last op"]),
+    ("vmfuzz-trace v1\nfree_page 0x100\n", 2, &["page#N"]),
     ("vmfuzz-trace v1\n__vmalloc 1 gfp=GFP_KERNEL|__GFP_DMA32|__GFP_HIGHMEM prot=PAGE_KERNEL\n", 2, &["DMA32", "HIGHMEM"]),
     ("vmfuzz-trace v1\n__vmalloc 1 gfp=GFP_KERNEL|__GFP_BOGUS prot=PAGE_KERNEL\n", 2, &["unknown gfp flag", "__GFP_BOGUS"]),
     ("vmfuzz-trace v1\n__vmalloc 1 gfp=__GFP_ZERO prot=PAGE_KERNEL\n", 2, &["not GFP_KERNEL"]),

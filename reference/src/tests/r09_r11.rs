@@ -241,6 +241,45 @@ fn deferred_vfree_of_an_unmapped_address_oopses() {
     );
 }
 
+/// A read-only mapping (`PAGE_KERNEL_RO` = 0x8000000000000161, no `_PAGE_RW`): a write
+/// through it faults with nothing written, and so does the deferred free's llist write
+/// (contract §10): `vfree` in interrupt context of a read-only vmap oopses.
+#[test]
+fn writes_and_deferred_frees_through_a_read_only_mapping_fault() {
+    let mut m = model();
+    let p = m.alloc_page(Gfp::KERNEL, None).unwrap().unwrap();
+    let ro = m
+        .vmap(&[p], VmFlags::MAP, Prot::KernelRo, 1)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        m.write(ro + 8, &[1, 2]),
+        Err(crate::AccessError::ReadOnly { addr: ro + 8 })
+    );
+    assert_eq!(m.read(ro + 8, 2).unwrap(), vec![0xaa, 0xaa]);
+    assert_eq!(m.vfree_atomic(ro), Err(Fatal::Bug(BugKind::Oops)));
+    assert_eq!(m.page_bytes(p), Some(vec![0xaa; 4096]));
+}
+
+/// design §5.5: `__free_page` of any frame the caller did not get from `alloc_page` (a
+/// vmalloc data page, a table page, a free frame, a PFN outside the machine) is `BadPageFree`.
+#[test]
+fn free_page_of_a_frame_the_caller_does_not_own_bugs() {
+    for victim in [0x100u64, 0x101, 0x104, 0x105, 1 << 40] {
+        let mut m = model();
+        // One page at START: data page 0x100, tables 0x101..=0x103; 0x104 is free.
+        m.vmalloc(P, 1).unwrap().unwrap();
+        assert_eq!(m.ptes()[&START] >> 12 & 0xff_ffff_ffff, 0x100);
+        let free_before = m.free_pages_per_node();
+        assert_eq!(
+            m.free_page(victim),
+            Err(Fatal::Bug(BugKind::BadPageFree)),
+            "pfn {victim:#x}"
+        );
+        assert_eq!(m.free_pages_per_node(), free_before);
+    }
+}
+
 #[test]
 fn vmap_maps_caller_pages_it_does_not_own() {
     let mut m = model();

@@ -155,6 +155,7 @@ fn access_addr(e: r::AccessError, addr: u64) -> u64 {
     match e {
         r::AccessError::Unmapped { addr } => addr,
         r::AccessError::AddressWraps => addr,
+        r::AccessError::ReadOnly { addr } => addr,
     }
 }
 

@@ -7,9 +7,9 @@
 
 use super::io::{bucket, Reader, Writer};
 use crate::ops::{
-    Addr, Machine, Prot, GFP_DMA32, GFP_HIGHMEM, GFP_KERNEL, GFP_NOFAIL, GFP_NOWARN, GFP_THISNODE,
-    GFP_ZERO, MAX_ACCESS_LEN, MAX_GET_VM_AREA_SIZE, MAX_VMAP_PAGES, PAGE_SIZE, VM_ALLOC,
-    VM_IOREMAP, VM_MAP, VM_NO_GUARD, VM_USERMAP,
+    Addr, DeferTarget, Machine, PageRef, Prot, GFP_DMA32, GFP_HIGHMEM, GFP_KERNEL, GFP_NOFAIL,
+    GFP_NOWARN, GFP_THISNODE, GFP_ZERO, MAX_ACCESS_LEN, MAX_GET_VM_AREA_SIZE, MAX_VMAP_PAGES,
+    PAGE_SIZE, VM_ALLOC, VM_IOREMAP, VM_MAP, VM_NO_GUARD, VM_USERMAP,
 };
 
 // ---- sizes -------------------------------------------------------------------------------
@@ -20,7 +20,7 @@ const SIZE: [u8; 9] = [0, 40, 100, 130, 150, 166, 182, 222, 230];
 /// Largest size of the unaligned-small bucket.
 const SMALL_BYTES: u64 = 20480;
 
-fn near_ram(m: &Machine, b: u8) -> u64 {
+pub(super) fn near_ram(m: &Machine, b: u8) -> u64 {
     let pages = (m.totalram_pages() + u64::from(b % 9)).saturating_sub(4);
     pages
         .saturating_mul(PAGE_SIZE)
@@ -76,7 +76,7 @@ pub(super) fn put_size(w: &mut Writer, m: &Machine, v: u64) {
 /// A `get_vm_area`-family size: the same buckets, re-mapped below `MAX_GET_VM_AREA_SIZE`.
 pub(super) fn vm_area_size(r: &mut Reader, m: &Machine) -> u64 {
     let v = size(r, m);
-    if v > MAX_GET_VM_AREA_SIZE {
+    if v > MAX_GET_VM_AREA_SIZE && !crate::ops::va_size_wraps(v) {
         v % (MAX_GET_VM_AREA_SIZE + 1)
     } else {
         v
@@ -293,17 +293,30 @@ pub(super) fn put_flags(w: &mut Writer, f: u64, mask: u64) {
 }
 
 /// Node byte: even = `NUMA_NO_NODE`, odd = node `(b >> 1) % nr_nodes`.
+/// Node byte: even is `None`; odd below `0xf1` is `Some((b >> 1) % nr_nodes)`; odd
+/// `0xf1..=0xfd` a node the machine does not have, `nr_nodes + (b - 0xf1) / 2` (a BUG, last
+/// op only); `0xff` a raw `u32`.
 pub(super) fn node(r: &mut Reader, m: &Machine) -> Option<u32> {
     let b = r.u8();
     let nr = m.nodes.len().max(1) as u32;
-    (b & 1 != 0).then(|| u32::from(b >> 1) % nr)
+    match b {
+        0xff => Some(r.u32()),
+        0xf1..=0xfd if b & 1 != 0 => Some(nr + u32::from(b - 0xf1) / 2),
+        _ => (b & 1 != 0).then(|| u32::from(b >> 1) % nr),
+    }
 }
 
-pub(super) fn put_node(w: &mut Writer, n: Option<u32>) {
-    w.u8(match n {
-        None => 0,
-        Some(n) => ((n.min(127) as u8) << 1) | 1,
-    });
+pub(super) fn put_node(w: &mut Writer, m: &Machine, n: Option<u32>) {
+    let nr = m.nodes.len().max(1) as u32;
+    match n {
+        None => w.u8(0),
+        Some(n) if n < nr && n < 0x78 => w.u8(((n as u8) << 1) | 1),
+        Some(n) if n >= nr && n - nr <= 6 => w.u8(0xf1 + 2 * (n - nr) as u8),
+        Some(n) => {
+            w.u8(0xff);
+            w.u32(n);
+        }
+    }
 }
 
 // ---- slots, offsets, addresses, lengths -----------------------------------------------------
@@ -425,6 +438,66 @@ pub(super) fn put_addr(w: &mut Writer, a: Addr) {
         Addr::Null => w.u8(ADDR[3]),
         Addr::Abs(v) => {
             w.u8(ADDR[4]);
+            w.u64(v);
+        }
+    }
+}
+
+/// `__free_page` operand: `0..=239` caller page `sel`; `240..=243` caller page `u32`;
+/// `244..=251` PFN `u16` (the low PFNs hold table, data and caller pages); `252..=255` raw
+/// PFN `u64`. A PFN is a BUG when the caller does not own it (design §5.5; last op only).
+pub(super) fn page_ref(r: &mut Reader) -> PageRef {
+    match r.u8() {
+        b @ 0..=239 => PageRef::Caller(u32::from(b)),
+        240..=243 => PageRef::Caller(r.u32()),
+        244..=251 => PageRef::Pfn(u64::from(r.u16())),
+        _ => PageRef::Pfn(r.u64()),
+    }
+}
+
+pub(super) fn put_page_ref(w: &mut Writer, p: PageRef) {
+    match p {
+        PageRef::Caller(s) if s < 240 => w.u8(s as u8),
+        PageRef::Caller(s) => {
+            w.u8(240);
+            w.u32(s);
+        }
+        PageRef::Pfn(v) if v <= u64::from(u16::MAX) => {
+            w.u8(244);
+            w.u16(v as u16);
+        }
+        PageRef::Pfn(v) => {
+            w.u8(252);
+            w.u64(v);
+        }
+    }
+}
+
+/// Deferred-free operand: `0..=239` writable mapping `sel`; `240..=243` writable mapping
+/// `u32`; `244..=251` a page-aligned address in the vmalloc window (`u16` pages from its
+/// start); `252..=255` raw `u64` (both oops unless mapped writable: last op only).
+pub(super) fn defer_target(r: &mut Reader, m: &Machine) -> DeferTarget {
+    match r.u8() {
+        b @ 0..=239 => DeferTarget::Writable(u32::from(b)),
+        240..=243 => DeferTarget::Writable(r.u32()),
+        244..=251 => {
+            let pages = (m.vmalloc_end.saturating_sub(m.vmalloc_start) / PAGE_SIZE + 1).max(1);
+            let page = u64::from(r.u16()) % pages;
+            DeferTarget::Addr(m.vmalloc_start + page * PAGE_SIZE)
+        }
+        _ => DeferTarget::Addr(r.u64()),
+    }
+}
+
+pub(super) fn put_defer_target(w: &mut Writer, t: DeferTarget) {
+    match t {
+        DeferTarget::Writable(s) if s < 240 => w.u8(s as u8),
+        DeferTarget::Writable(s) => {
+            w.u8(240);
+            w.u32(s);
+        }
+        DeferTarget::Addr(v) => {
+            w.u8(252);
             w.u64(v);
         }
     }

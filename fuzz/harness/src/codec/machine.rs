@@ -2,9 +2,9 @@
 
 use super::io::{Reader, Writer};
 use crate::ops::{
-    Fault, FaultKind, Knobs, Machine, NodeSpan, Paging, PteScenario, MAX_FAULT_INDEX, MAX_TOTALRAM_PAGES,
-    MODULES_END, MODULES_VADDR, PAGE_SIZE, VMALLOC_END_L4, VMALLOC_END_L5, VMALLOC_START_L4,
-    VMALLOC_START_L5,
+    Fault, FaultKind, Knobs, Machine, NodeSpan, Paging, PteScenario, MAX_FAULT_INDEX,
+    MAX_TOTALRAM_PAGES, MODULES_END, MODULES_VADDR, PAGE_SIZE, VMALLOC_END_L4, VMALLOC_END_L5,
+    VMALLOC_START_L4, VMALLOC_START_L5,
 };
 
 /// Selector values `0..SEL_DEFAULT` pick a small fuzz machine.
@@ -465,7 +465,10 @@ mod tests {
             let mut r = Reader::new(&mut u);
             assert_eq!(knobs(&mut r), k);
             assert!(r.is_empty());
-            assert_eq!(w.out.len() == 1, k.non_default().len() <= 1 || k == Knobs::V4_19_0);
+            assert_eq!(
+                w.out.len() == 1,
+                k.non_default().len() <= 1 || k == Knobs::V4_19_0
+            );
         }
     }
 

@@ -122,7 +122,7 @@ pub fn run_full<S: Kernel + ?Sized, M: Reference>(
         subject,
         model,
         opts,
-        tracker: Tracker::default(),
+        tracker: Tracker::new(&input.machine),
         whole_checked: true,
         report: Report::default(),
         behaviours: Behaviours::new(&input.machine),
@@ -133,7 +133,10 @@ pub fn run_full<S: Kernel + ?Sized, M: Reference>(
         let supported = r.subject.supports(op.kind()) && r.model.supports(op.kind());
         let arrays = r.model.array_areas();
         let call = supported
-            .then(|| r.tracker.resolve(op, &r.model_state.busy, &arrays))
+            .then(|| {
+                r.tracker
+                    .resolve(op, &r.model_state.busy, &arrays, i + 1 == n)
+            })
             .flatten();
         let Some(call) = call else {
             r.skip(i, op, &line);

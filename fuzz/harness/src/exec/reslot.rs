@@ -17,8 +17,9 @@ fn step(
     tracker: &mut Tracker,
     op: &crate::ops::Op,
     origin: usize,
+    last: bool,
 ) -> bool {
-    step_call(model, tracker, op, origin).0
+    step_call(model, tracker, op, origin, last).0
 }
 
 /// As [`step`], also returning the call the op resolved to.
@@ -27,10 +28,11 @@ fn step_call(
     tracker: &mut Tracker,
     op: &crate::ops::Op,
     origin: usize,
+    last: bool,
 ) -> (bool, Option<super::Call>) {
     let busy = model.state().busy;
     let arrays = model.array_areas();
-    let Some(call) = tracker.resolve(op, &busy, &arrays) else {
+    let Some(call) = tracker.resolve(op, &busy, &arrays, last) else {
         return (true, None);
     };
     (run_call(model, tracker, &call, origin), Some(call))
@@ -64,9 +66,10 @@ pub fn resolved_calls(input: &Input) -> Vec<super::Call> {
     let Ok(mut model) = ModelKernel::new(&input.machine) else {
         return calls;
     };
-    let mut tracker = Tracker::default();
+    let mut tracker = Tracker::new(&input.machine);
+    let n = input.ops.len();
     for (i, op) in input.ops.iter().enumerate() {
-        let (alive, call) = step_call(&mut model, &mut tracker, op, i);
+        let (alive, call) = step_call(&mut model, &mut tracker, op, i, i + 1 == n);
         calls.extend(call);
         if !alive {
             return calls;
@@ -88,10 +91,11 @@ pub fn slot_origins(input: &Input) -> Vec<Vec<Origin>> {
     let Ok(mut model) = ModelKernel::new(&input.machine) else {
         return out;
     };
-    let mut tracker = Tracker::default();
+    let mut tracker = Tracker::new(&input.machine);
+    let n = input.ops.len();
     for (i, op) in input.ops.iter().enumerate() {
         out[i] = tracker.origins(op);
-        if !step(&mut model, &mut tracker, op, i) {
+        if !step(&mut model, &mut tracker, op, i, i + 1 == n) {
             break;
         }
     }
@@ -106,7 +110,10 @@ pub fn reslot(input: &Input, keep: &[bool]) -> Input {
     let Ok(mut model) = ModelKernel::new(&input.machine) else {
         return input.clone();
     };
-    let mut tracker = Tracker::default();
+    let mut tracker = Tracker::new(&input.machine);
+    let last_kept = (0..input.ops.len())
+        .rev()
+        .find(|&i| keep.get(i).copied().unwrap_or(true));
     let mut alive = true;
     for (i, op) in input.ops.iter().enumerate() {
         if !keep.get(i).copied().unwrap_or(true) {
@@ -119,7 +126,7 @@ pub fn reslot(input: &Input, keep: &[bool]) -> Input {
         let Some(new_op) = tracker.reslot(op, &origins[i]) else {
             continue;
         };
-        alive = step(&mut model, &mut tracker, &new_op, i);
+        alive = step(&mut model, &mut tracker, &new_op, i, Some(i) == last_kept);
         ops.push(new_op);
     }
     Input {

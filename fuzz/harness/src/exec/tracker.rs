@@ -17,7 +17,9 @@
 use std::collections::BTreeSet;
 
 use super::call::Call;
-use crate::ops::{pattern_byte, Addr, Op, Prot, VmallocApi, PAGE_SIZE};
+use crate::ops::{
+    pattern_byte, Addr, DeferTarget, Machine, Op, PageRef, Prot, VmallocApi, PAGE_SIZE,
+};
 use crate::subject::{BusyArea, Context};
 
 /// How a caller-held area was made, which decides how the end of the input frees it.
@@ -86,6 +88,9 @@ pub struct Tracker {
     pub stale: Vec<Stale>,
     /// Areas queued for deferred free.
     pub queued: Vec<Stale>,
+    /// A free of an address in no busy VA oopses (`vunmap_lookup=find_vmap_area_deref`): such
+    /// frees are made only as the last op.
+    pub free_outside_oopses: bool,
 }
 
 /// How many freed areas are remembered for `stale#N`.
@@ -111,6 +116,14 @@ fn call_prot(call: &Call) -> Prot {
 }
 
 impl Tracker {
+    /// An empty tracker for an input on `machine` (its knobs decide which frees are fatal).
+    pub fn new(machine: &Machine) -> Self {
+        Tracker {
+            free_outside_oopses: machine.knobs.free_in_no_area_oopses(),
+            ..Tracker::default()
+        }
+    }
+
     /// Resolve an address operand.
     pub fn addr(&self, a: Addr) -> Option<u64> {
         match a {
@@ -147,11 +160,22 @@ impl Tracker {
     }
 
     /// Turn an op into a call, or `None` to skip it. `busy` and `arrays` are the model's busy
-    /// list and nested-array area starts before the op.
-    pub fn resolve(&self, op: &Op, busy: &[BusyArea], arrays: &BTreeSet<u64>) -> Option<Call> {
+    /// list and nested-array area starts before the op; `last` says whether it is the input's
+    /// last op (the only one that may end it).
+    pub fn resolve(
+        &self,
+        op: &Op,
+        busy: &[BusyArea],
+        arrays: &BTreeSet<u64>,
+        last: bool,
+    ) -> Option<Call> {
         let free_target = |a: Addr| -> Option<u64> {
             let addr = self.addr(a)?;
-            (!self.forbidden_free(addr, busy, arrays)).then_some(addr)
+            let oopses = self.free_outside_oopses
+                && addr != 0
+                && addr % PAGE_SIZE == 0
+                && !busy.iter().any(|b| addr >= b.start && addr < b.end);
+            (!self.forbidden_free(addr, busy, arrays) && (last || !oopses)).then_some(addr)
         };
         Some(match op {
             Op::Vmalloc { api, size } => Call::Vmalloc(*api, *size),
@@ -190,13 +214,22 @@ impl Tracker {
                 flags: *flags,
                 range: *range,
             },
-            Op::FreeVmArea { slot } => Call::FreeVmArea(pick(&self.areas, *slot)?.start),
+            Op::FreeVmArea { addr } => {
+                let a = self.addr(*addr)?;
+                if self.forbidden_free(a, busy, arrays) {
+                    return None;
+                }
+                Call::FreeVmArea(a)
+            }
             Op::AllocPage { gfp, node } => Call::AllocPage {
                 gfp: *gfp,
                 node: *node,
             },
-            Op::FreePage { slot } => {
-                let pfn = *pick(&self.pages, *slot)?;
+            Op::FreePage { page } => {
+                let pfn = match *page {
+                    PageRef::Caller(slot) => *pick(&self.pages, slot)?,
+                    PageRef::Pfn(pfn) => pfn,
+                };
                 if self.areas.iter().any(|h| h.pfns.contains(&pfn)) {
                     return None;
                 }
@@ -226,10 +259,28 @@ impl Tracker {
             }
             Op::Vfree { addr } => Call::Vfree(free_target(*addr)?),
             // The deferred path writes its list node into the area: writable mappings only.
-            Op::VfreeDeferred { slot, atomic } => Call::VfreeDeferred {
-                addr: pick(&self.writable(), *slot)?.start,
-                atomic: *atomic,
-            },
+            // A literal address: unmapped or read-only memory oopses (last op only); one
+            // inside a live area other than a writable one's start is skipped.
+            Op::VfreeDeferred { target, atomic } => {
+                let addr = match *target {
+                    DeferTarget::Writable(slot) => pick(&self.writable(), slot)?.start,
+                    DeferTarget::Addr(a) => {
+                        let inside = |h: &Handle| a >= h.start && a - h.start < h.va_size;
+                        let ok = match self.areas.iter().find(|h| inside(h)) {
+                            Some(h) => h.start == a && h.writable && h.mapped > 0,
+                            None => true,
+                        };
+                        if !ok || self.forbidden_free(a, busy, arrays) {
+                            return None;
+                        }
+                        a
+                    }
+                };
+                Call::VfreeDeferred {
+                    addr,
+                    atomic: *atomic,
+                }
+            }
             Op::RunDeferred => Call::RunDeferred,
             Op::VmUnmapAliases => Call::VmUnmapAliases,
             Op::FindVmArea { addr } => Call::FindVmArea(self.addr(*addr)?),
@@ -393,23 +444,24 @@ impl Tracker {
                 .then(|| Origin::Page(self.page_origins[s as usize % self.pages.len()]))
         };
         match op {
-            Op::FreeVmArea { slot } => pick(&self.areas, *slot)
-                .map(|h| Origin::Area(h.origin))
-                .into_iter()
-                .collect(),
-            Op::FreePage { slot } => page(*slot).into_iter().collect(),
+            Op::FreePage {
+                page: PageRef::Caller(slot),
+            } => page(*slot).into_iter().collect(),
             Op::Vmap { pages, .. } => pages.iter().filter_map(|&s| page(s)).collect(),
             Op::Vunmap { addr, .. }
             | Op::Vfree { addr }
+            | Op::FreeVmArea { addr }
             | Op::FindVmArea { addr }
             | Op::VmallocToPfn { addr }
             | Op::IsVmallocAddr { addr } => self.area_origin(*addr).into_iter().collect(),
-            Op::VfreeDeferred { slot, .. } | Op::Write { slot, .. } => {
-                pick(&self.writable(), *slot)
-                    .map(|h| Origin::Area(h.origin))
-                    .into_iter()
-                    .collect()
+            Op::VfreeDeferred {
+                target: DeferTarget::Writable(slot),
+                ..
             }
+            | Op::Write { slot, .. } => pick(&self.writable(), *slot)
+                .map(|h| Origin::Area(h.origin))
+                .into_iter()
+                .collect(),
             Op::Read { slot, .. } => pick(&self.mapped(), *slot)
                 .map(|h| Origin::Area(h.origin))
                 .into_iter()
@@ -453,8 +505,9 @@ impl Tracker {
         };
         let mut op = op.clone();
         match &mut op {
-            Op::FreeVmArea { slot } => *slot = area_slot(&all, *wanted.first()?)?,
-            Op::FreePage { slot } => *slot = page_slot(*wanted.first()?)?,
+            Op::FreePage {
+                page: PageRef::Caller(slot),
+            } => *slot = page_slot(*wanted.first()?)?,
             Op::Vmap { pages, .. } => {
                 if pages.len() != wanted.len() {
                     return None;
@@ -465,12 +518,15 @@ impl Tracker {
             }
             Op::Vunmap { addr: a, .. }
             | Op::Vfree { addr: a }
+            | Op::FreeVmArea { addr: a }
             | Op::FindVmArea { addr: a }
             | Op::VmallocToPfn { addr: a }
             | Op::IsVmallocAddr { addr: a } => *a = addr(*a, wanted.first())?,
-            Op::VfreeDeferred { slot, .. } | Op::Write { slot, .. } => {
-                *slot = area_slot(&self.writable(), *wanted.first()?)?
+            Op::VfreeDeferred {
+                target: DeferTarget::Writable(slot),
+                ..
             }
+            | Op::Write { slot, .. } => *slot = area_slot(&self.writable(), *wanted.first()?)?,
             Op::Read { slot, .. } => *slot = area_slot(&self.mapped(), *wanted.first()?)?,
             _ => {}
         }

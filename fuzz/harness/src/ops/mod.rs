@@ -184,6 +184,24 @@ pub enum Addr {
     },
 }
 
+/// The page a `free_page` op gives back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PageRef {
+    /// Caller page `slot % caller_pages` (skipped while a live vmap maps it).
+    Caller(u32),
+    /// A literal PFN: a page the caller does not own, a table page, a free page (BUGs).
+    Pfn(u64),
+}
+
+/// What a deferred free (`vfree` in interrupt context, `vfree_atomic`) is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeferTarget {
+    /// The start of writable live mapping `slot % writable_mappings` (design §3.11).
+    Writable(u32),
+    /// A literal address: unmapped or read-only memory oopses when the list link is written.
+    Addr(u64),
+}
+
 /// One operation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Op {
@@ -247,8 +265,9 @@ pub enum Op {
     },
     /// `free_vm_area` of a live area.
     FreeVmArea {
-        /// Live-area slot.
-        slot: u32,
+        /// The area: `area#N` is a live area's start; anything else (an interior or stale
+        /// address, a wild one) is not a live start and BUGs (last op only).
+        addr: Addr,
     },
     /// `alloc_page(gfp)` / `alloc_pages_node(node, gfp, 0)`: a caller-owned page.
     AllocPage {
@@ -259,8 +278,9 @@ pub enum Op {
     },
     /// `__free_page` of a caller page (skipped while a live vmap maps it).
     FreePage {
-        /// Caller-page slot.
-        slot: u32,
+        /// The page: a caller page, or any PFN (a page the caller does not own BUGs:
+        /// design §5.5, last op only).
+        page: PageRef,
     },
     /// `vmap(pages, count, flags, prot)` of caller pages.
     Vmap {
@@ -286,8 +306,9 @@ pub enum Op {
     /// `vfree` from interrupt context (`atomic: false`) or `vfree_atomic` of a live area's
     /// start: queued on CPU 0's deferred list.
     VfreeDeferred {
-        /// Live-area slot.
-        slot: u32,
+        /// The address: a writable live mapping's start, or any address (the list write into
+        /// memory that is not mapped writable oopses: last op only).
+        target: DeferTarget,
         /// `vfree_atomic` instead of `vfree` in interrupt context.
         atomic: bool,
     },
@@ -339,13 +360,56 @@ pub fn pattern_byte(seed: u8, i: usize) -> u8 {
     seed.wrapping_add((i as u8).wrapping_mul(31))
 }
 
+/// Does a `get_vm_area` of `size` bytes ask for a VA whose size wraps to 0? `PAGE_ALIGN`
+/// gives `2^64 - 4096` and the guard page adds the rest (`BUG_ON(!size)`, semantics §4.1):
+/// sizes in `(2^64 - 8192, 2^64 - 4096]`.
+pub fn va_size_wraps(size: u64) -> bool {
+    size > 0u64.wrapping_sub(2 * PAGE_SIZE) && size <= 0u64.wrapping_sub(PAGE_SIZE)
+}
+
 impl Op {
-    /// Can this op end the input with a `BUG` by itself (so it may only be the last op)?
-    pub fn may_bug(&self) -> bool {
+    /// Can this op end the input with a `BUG`, a hang or an oops by itself on `machine` (so
+    /// it may only be the last op)? Decided from the op alone: see [`Op::bug_reason`].
+    pub fn may_bug(&self, machine: &Machine) -> bool {
+        self.bug_reason(machine).is_some()
+    }
+
+    /// Why this op may end the input by itself on `machine`: a non-power-of-two alignment,
+    /// `vunmap` in interrupt context, a node the machine does not have, a `get_vm_area` size
+    /// whose VA wraps to zero, `free_vm_area` of anything but a live start, `__free_page` of
+    /// a page the caller does not own, a deferred free of a literal address.
+    pub fn bug_reason(&self, machine: &Machine) -> Option<String> {
+        let nodes = machine.nodes.len();
+        let bad_node = |n: &Option<u32>| match *n {
+            Some(n) if n as usize >= nodes => {
+                Some(format!("node {n} does not exist ({nodes} nodes)"))
+            }
+            _ => None,
+        };
         match self {
-            Op::VmallocRange { align, .. } => !align.is_power_of_two(),
-            Op::Vunmap { irq, .. } => *irq,
-            _ => false,
+            Op::VmallocRange { align, node, .. } => {
+                if align.is_power_of_two() {
+                    bad_node(node)
+                } else {
+                    Some(format!("align {align:#x} is not a power of two"))
+                }
+            }
+            Op::VmallocNode { node, .. } | Op::AllocPage { node, .. } => bad_node(node),
+            Op::Vunmap { irq: true, .. } => Some("vunmap in interrupt context".into()),
+            Op::GetVmArea { size, .. } if va_size_wraps(*size) => {
+                Some(format!("get_vm_area size {size:#x} wraps the VA size to 0"))
+            }
+            Op::FreeVmArea { addr } if !matches!(addr, Addr::Area { offset: 0, .. }) => Some(
+                format!("free_vm_area of {addr}, which is not a live area's start"),
+            ),
+            Op::FreePage {
+                page: PageRef::Pfn(pfn),
+            } => Some(format!("__free_page of PFN {pfn:#x}, not a caller page")),
+            Op::VfreeDeferred {
+                target: DeferTarget::Addr(a),
+                ..
+            } => Some(format!("deferred free of the literal address {a:#x}")),
+            _ => None,
         }
     }
 
@@ -408,31 +472,21 @@ impl Op {
             }
             Ok(())
         };
-        let node_ok = |node: Option<u32>| -> Result<(), String> {
-            match node {
-                Some(n) if n as usize >= machine.nodes.len() => Err(format!(
-                    "node {n} does not exist ({} nodes)",
-                    machine.nodes.len()
-                )),
-                _ => Ok(()),
-            }
-        };
-        if self.may_bug() && !last {
-            return Err("a BUG-provoking op (non-power-of-two align, vunmap in interrupt) may only be the last op (design §3.3)".into());
+        if let (Some(why), false) = (self.bug_reason(machine), last) {
+            return Err(format!(
+                "{why}: a BUG-provoking op may only be the last op (design §3.3)"
+            ));
         }
         match self {
-            Op::VmallocNode { node, .. } => node_ok(*node),
             Op::VmallocGfp { gfp, .. } => gfp_ok(*gfp),
             Op::VmallocRange {
                 start,
                 end,
                 gfp,
                 vm_flags,
-                node,
                 ..
             } => {
                 gfp_ok(*gfp)?;
-                node_ok(*node)?;
                 if vm_flags & !(VM_NO_GUARD | VM_USERMAP) != 0 {
                     return Err(format!(
                         "vm_flags {vm_flags:#x}: only VM_NO_GUARD and VM_USERMAP"
@@ -452,8 +506,10 @@ impl Op {
                 Ok(())
             }
             Op::GetVmArea { size, flags, range } => {
-                if *size > MAX_GET_VM_AREA_SIZE {
-                    return Err(format!("get_vm_area size {size:#x} above {MAX_GET_VM_AREA_SIZE:#x} (semantics §12: VAs stay below 2^31 pages)"));
+                // Sizes whose VA wraps to 0 reach alloc_vmap_area's BUG_ON(!size): the last op
+                // may ask for one (bug_reason).
+                if *size > MAX_GET_VM_AREA_SIZE && !va_size_wraps(*size) {
+                    return Err(format!("get_vm_area size {size:#x} above {MAX_GET_VM_AREA_SIZE:#x} (semantics §12: VAs stay below 2^31 pages; the last op may ask for a size in (2^64 - 8192, 2^64 - 4096], whose VA wraps to 0)"));
                 }
                 if flags & !(VM_IOREMAP | VM_ALLOC | VM_MAP | VM_USERMAP | VM_NO_GUARD) != 0 {
                     return Err(format!(
@@ -473,10 +529,7 @@ impl Op {
                 }
                 Ok(())
             }
-            Op::AllocPage { gfp, node } => {
-                gfp_ok(*gfp)?;
-                node_ok(*node)
-            }
+            Op::AllocPage { gfp, .. } => gfp_ok(*gfp),
             Op::Vmap { pages, flags, .. } => {
                 if pages.len() > MAX_VMAP_PAGES {
                     return Err(format!(

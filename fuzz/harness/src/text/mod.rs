@@ -39,9 +39,10 @@ use std::fmt::{self, Write as _};
 
 use crate::finding::FindingKind;
 use crate::ops::{
-    Input, Machine, Op, Paging, GFP_DMA32, GFP_HIGHMEM, GFP_KERNEL, GFP_NOFAIL, GFP_NOWARN,
-    GFP_THISNODE, GFP_ZERO, MODULES_END, MODULES_VADDR, VMALLOC_END_L4, VMALLOC_END_L5,
-    VMALLOC_START_L4, VMALLOC_START_L5, VM_ALLOC, VM_IOREMAP, VM_MAP, VM_NO_GUARD, VM_USERMAP,
+    DeferTarget, Input, Machine, Op, PageRef, Paging, GFP_DMA32, GFP_HIGHMEM, GFP_KERNEL,
+    GFP_NOFAIL, GFP_NOWARN, GFP_THISNODE, GFP_ZERO, MODULES_END, MODULES_VADDR, VMALLOC_END_L4,
+    VMALLOC_END_L5, VMALLOC_START_L4, VMALLOC_START_L5, VM_ALLOC, VM_IOREMAP, VM_MAP, VM_NO_GUARD,
+    VM_USERMAP,
 };
 use crate::subject::BugKind;
 pub use parse::parse;
@@ -223,11 +224,14 @@ pub fn op_line(op: &Op) -> String {
             "{kw} {size:#x} flags={} start={start:#x} end={end:#x}",
             flags_text(*flags)
         ),
-        Op::FreeVmArea { slot } | Op::VfreeDeferred { slot, .. } => format!("{kw} area#{slot}"),
+        Op::FreeVmArea { addr } => format!("{kw} {addr}"),
+        Op::VfreeDeferred { target: DeferTarget::Writable(slot), .. } => format!("{kw} area#{slot}"),
+        Op::VfreeDeferred { target: DeferTarget::Addr(a), .. } => format!("{kw} {a:#x}"),
         Op::AllocPage { gfp, node } => {
             format!("{kw} gfp={} node={}", gfp_text(*gfp), node_text(*node))
         }
-        Op::FreePage { slot } => format!("{kw} page#{slot}"),
+        Op::FreePage { page: PageRef::Caller(slot) } => format!("{kw} page#{slot}"),
+        Op::FreePage { page: PageRef::Pfn(pfn) } => format!("{kw} pfn:{pfn:#x}"),
         Op::Vmap { pages, flags, prot } => {
             let list = if pages.is_empty() {
                 "-".to_string()

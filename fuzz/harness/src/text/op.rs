@@ -3,7 +3,7 @@
 use super::args::{
     addr, err, flags, gfp, narrow, node, number, pages, prot, size_number, slot, Args, Result,
 };
-use crate::ops::{Op, OpKind, VmallocApi};
+use crate::ops::{DeferTarget, Op, OpKind, PageRef, VmallocApi};
 
 // ---- ops -----------------------------------------------------------------------------------
 
@@ -93,15 +93,20 @@ pub(super) fn op(ln: usize, kw: &str, rest: &[&str]) -> Result<Op> {
                 range,
             }
         }
-        OpKind::FreeVmArea | OpKind::VfreeIrq | OpKind::VfreeAtomic => {
-            let [s] = a.pos(["area#N"])?;
-            let (slot, _) = slot(ln, s, "area", false)?;
-            match kind {
-                OpKind::FreeVmArea => Op::FreeVmArea { slot },
-                _ => Op::VfreeDeferred {
-                    slot,
-                    atomic: kind == OpKind::VfreeAtomic,
-                },
+        OpKind::FreeVmArea => {
+            let [s] = a.pos(["ADDR"])?;
+            Op::FreeVmArea { addr: addr(ln, s)? }
+        }
+        OpKind::VfreeIrq | OpKind::VfreeAtomic => {
+            let [s] = a.pos(["area#N|ADDR"])?;
+            let target = if s.starts_with("area#") {
+                DeferTarget::Writable(slot(ln, s, "area", false)?.0)
+            } else {
+                DeferTarget::Addr(number(ln, s, "address")?)
+            };
+            Op::VfreeDeferred {
+                target,
+                atomic: kind == OpKind::VfreeAtomic,
             }
         }
         OpKind::AllocPage => {
@@ -112,10 +117,12 @@ pub(super) fn op(ln: usize, kw: &str, rest: &[&str]) -> Result<Op> {
             }
         }
         OpKind::FreePage => {
-            let [s] = a.pos(["page#N"])?;
-            Op::FreePage {
-                slot: slot(ln, s, "page", false)?.0,
-            }
+            let [s] = a.pos(["page#N|pfn:N"])?;
+            let page = match s.strip_prefix("pfn:") {
+                Some(pfn) => PageRef::Pfn(number(ln, pfn, "pfn")?),
+                None => PageRef::Caller(slot(ln, s, "page", false)?.0),
+            };
+            Op::FreePage { page }
         }
         OpKind::Vmap => {
             let [s] = a.pos(["PAGES"])?;
