@@ -49,6 +49,7 @@ pub(crate) const fn no_planted_bug() -> bool {
 
 mod access;
 pub mod addr;
+mod bptree;
 pub mod config;
 pub mod counters;
 pub mod error;

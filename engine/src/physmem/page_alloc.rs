@@ -6,10 +6,8 @@
 //! wrapping (only `n` with `__GFP_THISNODE`); inside a node the zones highest first
 //! (Normal, then DMA32; DMA32 only with `__GFP_DMA32`); inside a zone the lowest free PFN.
 
-use std::collections::BTreeMap;
-use std::ops::Bound::{Excluded, Unbounded};
-
 use crate::addr::FIRST_POOL_PFN;
+use crate::bptree::BpMap;
 use crate::config::{MachineConfig, NodeSpan, ZONE_NORMAL_START_PFN};
 use crate::gfp::Gfp;
 
@@ -19,7 +17,7 @@ pub(crate) struct PageAllocator {
     /// Free extents keyed by their end: `end -> start` (`[start, end)`), disjoint and never
     /// adjacent. Keyed by the end so that the common updates (taking the lowest frame of an
     /// extent, giving back the frame just below one) change a value in place.
-    free: BTreeMap<u64, u64>,
+    free: BpMap<u64, u64>,
     /// The node spans clipped to the pool (PFN >= 256).
     pool: Vec<NodeSpan>,
     /// Free pages per node.
@@ -39,7 +37,7 @@ impl PageAllocator {
                 end_pfn: n.end_pfn.max(FIRST_POOL_PFN),
             })
             .collect();
-        let mut free = BTreeMap::new();
+        let mut free = BpMap::new();
         let mut free_per_node = Vec::with_capacity(pool.len());
         let mut last: Option<(u64, u64)> = None;
         for n in &pool {
@@ -81,7 +79,7 @@ impl PageAllocator {
 
     /// True if `pfn` is a free pool frame.
     pub(crate) fn is_free(&self, pfn: u64) -> bool {
-        matches!(self.free.range((Excluded(pfn), Unbounded)).next(), Some((_, &s)) if s <= pfn)
+        matches!(self.free.first_above(&pfn), Some((_, s)) if s <= pfn)
     }
 
     /// Takes the lowest free PFN in `[lo, hi)`, with one descent of the extent tree.
@@ -89,7 +87,7 @@ impl PageAllocator {
         if lo >= hi {
             return None;
         }
-        let (&e, start) = self.free.range_mut((Excluded(lo), Unbounded)).next()?;
+        let (e, start) = self.free.first_above_mut(&lo)?;
         let s = *start;
         let pfn = s.max(lo);
         if pfn >= hi {
@@ -141,23 +139,21 @@ impl PageAllocator {
         let Some(node) = self.pool_node(pfn) else {
             return false;
         };
-        // One descent: the extent ending exactly at pfn (if any), then the one above.
-        let mut it = self.free.range_mut(pfn..);
-        let mut above = it.next();
-        let mut below_start = None;
-        if let Some((&e, s)) = &above {
-            if e == pfn {
-                below_start = Some(**s);
-                above = it.next();
-            }
-        }
+        // The extent ending exactly at pfn (if any), and the one above.
+        let below_start = match self.free.last_at_or_below(&pfn) {
+            Some((e, s)) if e == pfn => Some(s),
+            _ => None,
+        };
+        let above = self.free.first_above(&pfn);
         match (above, below_start) {
             // pfn lies inside a free extent: a double free.
-            (Some((_, s)), _) if *s <= pfn => return false,
+            (Some((_, s)), _) if s <= pfn => return false,
             // The extent above starts right after pfn: grow it downwards in place, and absorb
             // the extent below if there is one.
-            (Some((_, s)), below) if *s == pfn + 1 => {
-                *s = below.unwrap_or(pfn);
+            (Some((_, s)), below) if s == pfn + 1 => {
+                if let Some((_, start)) = self.free.first_above_mut(&pfn) {
+                    *start = below.unwrap_or(pfn);
+                }
                 if below.is_some() {
                     self.free.remove(&pfn);
                 }
@@ -183,10 +179,11 @@ impl PageAllocator {
     pub(crate) fn allocated(&self) -> impl Iterator<Item = u64> + '_ {
         self.pool.iter().flat_map(move |span| {
             let mut cursor = span.start_pfn;
+            // Extents ending above the span's start.
             let mut extents = self
                 .free
-                .range((Excluded(span.start_pfn), Unbounded))
-                .map(|(&e, &s)| (s, e));
+                .iter_from(&(span.start_pfn + 1))
+                .map(|(e, s)| (s, e));
             let mut pending: Option<(u64, u64)> = None;
             std::iter::from_fn(move || loop {
                 if cursor >= span.end_pfn {

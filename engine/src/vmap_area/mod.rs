@@ -1,13 +1,12 @@
 //! The VA allocator (§4): busy areas (live and lazily freed), exact lowest fit (R3, R4), the
 //! lazy list with `vmap_lazy_nr` (§5.4, I6) and the purge (R9).
 
-mod busy;
 pub mod free_gaps;
 
-use busy::BusyIndex;
 use free_gaps::FreeGaps;
 
 use crate::addr::PAGE_SIZE;
+use crate::bptree::BpMap;
 use crate::event::Event;
 use crate::slab::Slab;
 
@@ -48,7 +47,7 @@ pub(crate) struct VmapAreas {
     pub(crate) slab: Slab<VmapArea>,
     /// `(va_start, id)`: address order; the id only breaks ties (which a correct allocator
     /// never creates, I1).
-    pub(crate) busy: BusyIndex,
+    pub(crate) busy: BpMap<(u64, u32), ()>,
     gaps: FreeGaps,
     /// Lazily freed areas, oldest first.
     pub(crate) lazy: Vec<u32>,
@@ -60,7 +59,7 @@ impl VmapAreas {
     pub(crate) fn new() -> Self {
         VmapAreas {
             slab: Slab::default(),
-            busy: BusyIndex::new(),
+            busy: BpMap::new(),
             gaps: FreeGaps::new(),
             lazy: Vec::new(),
             lazy_nr: 0,
@@ -98,13 +97,13 @@ impl VmapAreas {
             request,
             lazy_pages: 0,
         });
-        self.busy.insert(start, id);
+        self.busy.insert((start, id), ());
         Some(id)
     }
 
     /// The busy area containing `addr` (`find_vmap_area`, a range lookup since 3.11).
     pub(crate) fn find(&self, addr: u64) -> Option<u32> {
-        let (_, id) = self.busy.last_at_or_below(addr)?;
+        let ((_, id), ()) = self.busy.last_at_or_below(&(addr, u32::MAX))?;
         let va = self.slab.get(id)?;
         (addr < va.end).then_some(id)
     }
@@ -112,8 +111,8 @@ impl VmapAreas {
     /// True if a busy area starts exactly at `addr`.
     fn starts_at(&self, addr: u64) -> bool {
         self.busy
-            .last_at_or_below(addr)
-            .is_some_and(|(s, _)| s == addr)
+            .last_at_or_below(&(addr, u32::MAX))
+            .is_some_and(|((s, _), ())| s == addr)
     }
 
     /// `free_vmap_area_noflush` without the threshold test: the area becomes lazy and adds
@@ -130,7 +129,7 @@ impl VmapAreas {
     /// Removes an area from the busy set and gives its range back at once (no lazy stage).
     pub(crate) fn release_now(&mut self, id: u32) {
         if let Some(va) = self.slab.remove(id) {
-            self.busy.remove(va.start, id);
+            self.busy.remove(&(va.start, id));
             self.gaps_release(va.start, va.end);
         }
     }
@@ -153,7 +152,7 @@ impl VmapAreas {
             let Some(va) = self.slab.remove(id) else {
                 continue;
             };
-            self.busy.remove(va.start, id);
+            self.busy.remove(&(va.start, id));
             self.lazy_nr = self.lazy_nr.saturating_sub(va.lazy_pages);
             let mut end = va.end;
             if over_release && self.starts_at(va.end) {
