@@ -2,10 +2,10 @@
 //! each missing table before descending into it (R13 step 6, I8), and write the leaves (R7).
 //! No unwinding on error: what was written stays until the caller clears the VA (§7.1 step 4).
 
-use super::{entry_end, level_index, top_level, Encoding};
+use super::{entry_end, level_index, top_level, Encoding, MAX_LEVELS};
 use crate::addr::Pfn;
 use crate::event::Event;
-use crate::physmem::PhysMem;
+use crate::physmem::{PhysMem, POISON_WORD};
 
 /// Where new table pages come from (the fault plan and the page pool, §12.2), injected so that
 /// the walk itself knows nothing about policy.
@@ -51,6 +51,12 @@ pub(crate) struct Mapper<'a> {
 
 impl Mapper<'_> {
     /// Maps `[start, end)` page by page to `pages`, from the root table `root`.
+    ///
+    /// The walk is the kernel's recursion (`vmap_p4d_range` → … → `vmap_pte_range`) run with an
+    /// explicit stack: at each level the entries of the range are visited in ascending order,
+    /// each read once and, for an upper level, descended into before the next one is read. So
+    /// reads, table allocations, writes and events happen in exactly the recursion's order,
+    /// whatever the tables hold. A PTE table is looked up once for its run of entries.
     pub(crate) fn map(
         &mut self,
         root: Pfn,
@@ -61,57 +67,88 @@ impl Mapper<'_> {
         if start >= end {
             return Ok(());
         }
+        let top = top_level(self.enc.paging);
+        // Per level: the table being walked and the end of its part of the range.
+        let mut table = [0u64; MAX_LEVELS];
+        let mut lend = [0u64; MAX_LEVELS];
+        self.check_table(root.as_u64())?;
+        let mut level = top;
+        (table[level], lend[level]) = (root.as_u64(), end);
         let mut nr = 0usize;
-        self.map_level(root, top_level(self.enc.paging), start, end, pages, &mut nr)
-    }
-
-    fn map_level(
-        &mut self,
-        table: Pfn,
-        level: usize,
-        start: u64,
-        end: u64,
-        pages: &[Pfn],
-        nr: &mut usize,
-    ) -> Result<(), MapError> {
-        if !self.mem.exists(table.as_u64()) {
-            return Err(MapError::BadTable {
-                pfn: table.as_u64(),
-            });
-        }
         let mut addr = start;
-        while addr < end {
-            let idx = level_index(addr, level);
-            let next = entry_end(addr, level, end);
-            let e = self.mem.entry(table.as_u64(), idx);
+        loop {
             if level == 0 {
-                if !self.enc.is_none(0, e) {
-                    self.events.push(Event::PteNotNone { addr });
-                    return Err(MapError::PteNotNone { addr });
-                }
-                let Some(&page) = pages.get(*nr) else {
-                    self.events.push(Event::NullPage { addr });
-                    return Err(MapError::NullPage { addr });
-                };
-                self.mem
-                    .set_entry(table.as_u64(), idx, self.enc.leaf(page, self.prot_value));
-                *nr += 1;
+                addr = self.map_ptes(table[0], addr, lend[0], pages, &mut nr)?;
             } else {
+                let t = table[level];
+                let idx = level_index(addr, level);
+                let next = entry_end(addr, level, lend[level]);
+                let e = self.mem.entry(t, idx);
                 let child = if self.enc.is_none(level, e) {
-                    let t = self
+                    let c = self
                         .tables
                         .alloc_table(self.mem)
                         .ok_or(MapError::TableAlloc)?;
-                    let entry = (t.as_u64() << crate::addr::PAGE_SHIFT) | self.table_flags;
-                    self.mem.set_entry(table.as_u64(), idx, entry);
-                    t
+                    let entry = (c.as_u64() << crate::addr::PAGE_SHIFT) | self.table_flags;
+                    self.mem.set_entry(t, idx, entry);
+                    c
                 } else {
                     self.enc.entry_pfn(e)
                 };
-                self.map_level(child, level - 1, addr, next, pages, nr)?;
+                self.check_table(child.as_u64())?;
+                level -= 1;
+                (table[level], lend[level]) = (child.as_u64(), next);
+                continue;
             }
-            addr = next;
+            // Climb out of every level whose part of the range is done.
+            while addr >= lend[level] {
+                if level == top {
+                    return Ok(());
+                }
+                level += 1;
+            }
         }
-        Ok(())
+    }
+
+    /// An entry pointing to a frame outside the machine stops the walk.
+    #[inline]
+    fn check_table(&self, pfn: u64) -> Result<(), MapError> {
+        if self.mem.exists(pfn) {
+            Ok(())
+        } else {
+            Err(MapError::BadTable { pfn })
+        }
+    }
+
+    /// `vmap_pte_range` over `[addr, end)` of the PTE table in frame `t`: each PTE must be none
+    /// (warning 6) and gets the next page's leaf. Returns `end`.
+    fn map_ptes(
+        &mut self,
+        t: u64,
+        mut addr: u64,
+        end: u64,
+        pages: &[Pfn],
+        nr: &mut usize,
+    ) -> Result<u64, MapError> {
+        // A frame never written reads as poison, which is never none: the first PTE fails.
+        let mut slot = self.mem.frames.slot_mut(t);
+        while addr < end {
+            let idx = level_index(addr, 0);
+            let e = slot.as_deref().map_or(POISON_WORD, |c| c.word(idx));
+            if !self.enc.is_none(0, e) {
+                self.events.push(Event::PteNotNone { addr });
+                return Err(MapError::PteNotNone { addr });
+            }
+            let Some(&page) = pages.get(*nr) else {
+                self.events.push(Event::NullPage { addr });
+                return Err(MapError::NullPage { addr });
+            };
+            if let Some(c) = slot.as_deref_mut() {
+                c.set_word(idx, self.enc.leaf(page, self.prot_value));
+            }
+            *nr += 1;
+            addr = entry_end(addr, 0, end);
+        }
+        Ok(end)
     }
 }

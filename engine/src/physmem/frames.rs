@@ -29,6 +29,7 @@ impl Content {
         zero: false,
     };
 
+    #[inline]
     fn fill_word(&self) -> u64 {
         if self.zero {
             0
@@ -37,11 +38,23 @@ impl Content {
         }
     }
 
-    fn word(&self, i: usize) -> u64 {
+    /// Word `i` (taken modulo 512).
+    #[inline]
+    pub(crate) fn word(&self, i: usize) -> u64 {
         match &self.data {
-            Some(d) => d[i],
+            Some(d) => d[i % ENTRIES_PER_TABLE],
             None => self.fill_word(),
         }
+    }
+
+    /// Writes word `i` (taken modulo 512).
+    #[inline]
+    pub(crate) fn set_word(&mut self, i: usize, v: u64) {
+        // Fast path: writing what a uniform fill already holds keeps the fill.
+        if self.data.is_none() && v == self.fill_word() {
+            return;
+        }
+        self.materialize()[i % ENTRIES_PER_TABLE] = v;
     }
 
     fn materialize(&mut self) -> &mut [u64; ENTRIES_PER_TABLE] {
@@ -82,7 +95,9 @@ impl FrameStore {
         FrameStore { top: Vec::new() }
     }
 
-    fn get(&self, pfn: u64) -> Option<&Content> {
+    /// The contents of `pfn` if they were ever set (`None`: an untouched frame, all poison).
+    #[inline]
+    pub(crate) fn get(&self, pfn: u64) -> Option<&Content> {
         if pfn >= MAX_PFN {
             return None;
         }
@@ -91,6 +106,20 @@ impl FrameStore {
         let l2 = l1[b].as_deref()?;
         let leaf = l2[c].as_deref()?;
         Some(&leaf[d])
+    }
+
+    /// [`FrameStore::get`], mutable: one lookup for a run of reads and writes in one frame.
+    /// Creates nothing.
+    #[inline]
+    pub(crate) fn slot_mut(&mut self, pfn: u64) -> Option<&mut Content> {
+        if pfn >= MAX_PFN {
+            return None;
+        }
+        let (a, b, c, d) = split(pfn);
+        let l1 = self.top.get_mut(a)?.as_deref_mut()?;
+        let l2 = l1[b].as_deref_mut()?;
+        let leaf = l2[c].as_deref_mut()?;
+        Some(&mut leaf[d])
     }
 
     /// The slot of `pfn`, created on demand. Callers pass existing frames only (below
@@ -107,30 +136,28 @@ impl FrameStore {
     }
 
     /// Word `i` (0..512) of frame `pfn`. Untouched frames read as poison.
+    #[inline]
     pub(crate) fn word(&self, pfn: u64, i: usize) -> u64 {
         match self.get(pfn) {
-            Some(c) => c.word(i % ENTRIES_PER_TABLE),
+            Some(c) => c.word(i),
             None => POISON_WORD,
         }
     }
 
     /// Writes word `i` of frame `pfn`.
     pub(crate) fn set_word(&mut self, pfn: u64, i: usize, v: u64) {
-        let c = self.get_mut(pfn);
-        // Fast path: writing what a uniform fill already holds keeps the fill.
-        if c.data.is_none() && v == c.fill_word() {
-            return;
-        }
-        c.materialize()[i % ENTRIES_PER_TABLE] = v;
+        self.get_mut(pfn).set_word(i, v);
     }
 
     /// Sets the whole frame to a uniform fill (drops any written data).
     pub(crate) fn fill(&mut self, pfn: u64, zero: bool) {
-        // Avoid creating directory nodes just to store the default.
-        if !zero && self.get(pfn).is_none() {
-            return;
+        let fill = Content { data: None, zero };
+        match self.slot_mut(pfn) {
+            Some(c) => *c = fill,
+            // Poison is what an untouched frame holds: no directory nodes just for that.
+            None if !zero => {}
+            None => *self.get_mut(pfn) = fill,
         }
-        *self.get_mut(pfn) = Content { data: None, zero };
     }
 
     /// Byte `off` (0..4096) of frame `pfn`.
