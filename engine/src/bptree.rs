@@ -327,13 +327,15 @@ impl<K: Ord + Copy + Default, V: Copy + Default> BpMap<K, V> {
 
     /// Adds `k -> v`. False (and no change) if `k` is already there.
     pub(crate) fn insert(&mut self, k: K, v: V) -> bool {
-        // Fast path: room in the leaf, and not a new smallest key (no ancestor changes).
+        // Fast path: room in the leaf, and no ancestor to update (not a new smallest key, or
+        // the leaf is the root).
         let (id, pos) = self.leaf_of(&k);
+        let root = id == self.root;
         let n = &mut self.nodes[id as usize];
         if pos > 0 && n.key[pos - 1] == k {
             return false;
         }
-        if pos > 0 && n.len() < CAP {
+        if (pos > 0 || root) && n.len() < CAP {
             n.insert(pos, k, v, 0);
             self.count += 1;
             return true;
@@ -398,15 +400,16 @@ impl<K: Ord + Copy + Default, V: Copy + Default> BpMap<K, V> {
 
     /// Removes `k`, returning its value.
     pub(crate) fn remove(&mut self, k: &K) -> Option<V> {
-        // Fast path: not the leaf's first key (no ancestor changes), and the leaf stays at
-        // least half full (or is the root).
+        // Fast path: the leaf is the root, or it stays at least half full and keeps its first
+        // key (no ancestor to update).
         let (id, r) = self.leaf_of(k);
         let pos = r.checked_sub(1)?;
+        let root = id == self.root;
         let n = &mut self.nodes[id as usize];
         if n.key[pos] != *k {
             return None;
         }
-        if pos > 0 && (n.len() > MIN || id == self.root) {
+        if root || (pos > 0 && n.len() > MIN) {
             let (_, v, _) = n.remove(pos);
             self.count -= 1;
             return Some(v);
