@@ -41,13 +41,20 @@ pub(crate) struct VmapArea {
     pub(crate) lazy_pages: u64,
 }
 
+/// The busy-set key of the area `id` starting at `start`: `(start, id)` in one integer, so
+/// that its order is the pair's and a comparison is one wide compare.
+#[inline]
+fn busy_key(start: u64, id: u32) -> u128 {
+    (u128::from(start) << 32) | u128::from(id)
+}
+
 /// All busy areas and the free space between them.
 #[derive(Debug)]
 pub(crate) struct VmapAreas {
     pub(crate) slab: Slab<VmapArea>,
-    /// `(va_start, id)`: address order; the id only breaks ties (which a correct allocator
-    /// never creates, I1).
-    pub(crate) busy: BpMap<(u64, u32), ()>,
+    /// `(va_start, id)` packed by [`busy_key`]: address order; the id only breaks ties
+    /// (which a correct allocator never creates, I1).
+    busy: BpMap<u128, ()>,
     gaps: FreeGaps,
     /// Lazily freed areas, oldest first.
     pub(crate) lazy: Vec<u32>,
@@ -100,13 +107,14 @@ impl VmapAreas {
             request,
             lazy_pages: 0,
         });
-        self.busy.insert((start, id), ());
+        self.busy.insert(busy_key(start, id), ());
         Some(id)
     }
 
     /// The busy area containing `addr` (`find_vmap_area`, a range lookup since 3.11).
     pub(crate) fn find(&self, addr: u64) -> Option<u32> {
-        let ((_, id), ()) = self.busy.last_at_or_below(&(addr, u32::MAX))?;
+        let (key, ()) = self.busy.last_at_or_below(&busy_key(addr, u32::MAX))?;
+        let id = key as u32;
         let va = self.slab.get(id)?;
         (addr < va.end).then_some(id)
     }
@@ -114,8 +122,8 @@ impl VmapAreas {
     /// True if a busy area starts exactly at `addr`.
     fn starts_at(&self, addr: u64) -> bool {
         self.busy
-            .last_at_or_below(&(addr, u32::MAX))
-            .is_some_and(|((s, _), ())| s == addr)
+            .last_at_or_below(&busy_key(addr, u32::MAX))
+            .is_some_and(|(key, ())| (key >> 32) as u64 == addr)
     }
 
     /// `free_vmap_area_noflush` without the threshold test: the area becomes lazy and adds
@@ -132,7 +140,7 @@ impl VmapAreas {
     /// Removes an area from the busy set and gives its range back at once (no lazy stage).
     pub(crate) fn release_now(&mut self, id: u32) {
         if let Some(va) = self.slab.remove(id) {
-            self.busy.remove(&(va.start, id));
+            self.busy.remove(&busy_key(va.start, id));
             self.gaps_release(va.start, va.end);
         }
     }
@@ -157,7 +165,7 @@ impl VmapAreas {
                 let Some(va) = self.slab.remove(id) else {
                     continue;
                 };
-                self.busy.remove(&(va.start, id));
+                self.busy.remove(&busy_key(va.start, id));
                 self.lazy_nr = self.lazy_nr.saturating_sub(va.lazy_pages);
                 let mut end = va.end;
                 if self.starts_at(va.end) {
@@ -192,7 +200,7 @@ impl VmapAreas {
             if let Some((s, e)) = run {
                 self.gaps_release(s, e);
             }
-            let keys: Vec<(u64, u32)> = batch.iter().map(|&(s, id, _)| (s, id)).collect();
+            let keys: Vec<u128> = batch.iter().map(|&(s, id, _)| busy_key(s, id)).collect();
             self.busy.remove_sorted(&keys);
             batch.clear();
             self.purge_batch = batch;
@@ -227,5 +235,10 @@ impl VmapAreas {
     /// Number of busy areas.
     pub(crate) fn busy_len(&self) -> usize {
         self.busy.len()
+    }
+
+    /// The ids of the busy areas in address order.
+    pub(crate) fn busy_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.busy.iter().map(|(key, ())| key as u32)
     }
 }
