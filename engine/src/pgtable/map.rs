@@ -2,7 +2,7 @@
 //! each missing table before descending into it (R13 step 6, I8), and write the leaves (R7).
 //! No unwinding on error: what was written stays until the caller clears the VA (§7.1 step 4).
 
-use super::{entry_end, level_index, top_level, Encoding, MAX_LEVELS};
+use super::{entry_end, level_index, level_shift, top_level, Encoding, MAX_LEVELS};
 use crate::addr::Pfn;
 use crate::event::Event;
 use crate::physmem::{PhysMem, POISON_WORD};
@@ -68,6 +68,17 @@ impl Mapper<'_> {
             return Ok(());
         }
         let top = top_level(self.enc.paging);
+        if (start ^ (end - 1)) >> level_shift(1) == 0 {
+            // The whole range is under one PMD entry (every area that does not cross a 2 MiB
+            // boundary): the recursion is then one descent and one PTE run.
+            let mut t = root.as_u64();
+            self.check_table(t)?;
+            for level in (1..=top).rev() {
+                t = self.child_table(t, level, start)?;
+            }
+            let mut nr = 0usize;
+            return self.map_ptes(t, start, end, pages, &mut nr).map(|_| ());
+        }
         // Per level: the table being walked and the end of its part of the range.
         let mut table = [0u64; MAX_LEVELS];
         let mut lend = [0u64; MAX_LEVELS];
@@ -80,24 +91,10 @@ impl Mapper<'_> {
             if level == 0 {
                 addr = self.map_ptes(table[0], addr, lend[0], pages, &mut nr)?;
             } else {
-                let t = table[level];
-                let idx = level_index(addr, level);
                 let next = entry_end(addr, level, lend[level]);
-                let e = self.mem.entry(t, idx);
-                let child = if self.enc.is_none(level, e) {
-                    let c = self
-                        .tables
-                        .alloc_table(self.mem)
-                        .ok_or(MapError::TableAlloc)?;
-                    let entry = (c.as_u64() << crate::addr::PAGE_SHIFT) | self.table_flags;
-                    self.mem.set_entry(t, idx, entry);
-                    c
-                } else {
-                    self.enc.entry_pfn(e)
-                };
-                self.check_table(child.as_u64())?;
+                let child = self.child_table(table[level], level, addr)?;
                 level -= 1;
-                (table[level], lend[level]) = (child.as_u64(), next);
+                (table[level], lend[level]) = (child, next);
                 continue;
             }
             // Climb out of every level whose part of the range is done.
@@ -108,6 +105,28 @@ impl Mapper<'_> {
                 level += 1;
             }
         }
+    }
+
+    /// The table below the entry for `addr` in table `t` at `level`, created (zeroed, from
+    /// the pool) if the entry is none (`pXd_alloc`). An entry pointing outside the machine
+    /// stops the walk.
+    #[inline]
+    fn child_table(&mut self, t: u64, level: usize, addr: u64) -> Result<u64, MapError> {
+        let idx = level_index(addr, level);
+        let e = self.mem.entry(t, idx);
+        let child = if self.enc.is_none(level, e) {
+            let c = self
+                .tables
+                .alloc_table(self.mem)
+                .ok_or(MapError::TableAlloc)?;
+            let entry = (c.as_u64() << crate::addr::PAGE_SHIFT) | self.table_flags;
+            self.mem.set_entry(t, idx, entry);
+            c.as_u64()
+        } else {
+            self.enc.entry_pfn(e).as_u64()
+        };
+        self.check_table(child)?;
+        Ok(child)
     }
 
     /// An entry pointing to a frame outside the machine stops the walk.

@@ -3,7 +3,7 @@
 //! PMD/PUD leaves cleared (`pXd_clear_huge`); each PTE is read and cleared, with warning 7 when
 //! the old value was neither none nor present.
 
-use super::{entry_end, level_index, top_level, Encoding, MAX_LEVELS};
+use super::{entry_end, level_index, level_shift, top_level, Encoding, MAX_LEVELS};
 use crate::addr::Pfn;
 use crate::event::Event;
 use crate::physmem::{PhysMem, POISON_WORD};
@@ -27,6 +27,19 @@ pub(crate) fn unmap(
         return;
     }
     let top = top_level(enc.paging);
+    if (start ^ (end - 1)) >> level_shift(1) == 0 {
+        // The whole range is under one PMD entry (every area that does not cross a 2 MiB
+        // boundary): the recursion is then one descent and one PTE run.
+        let mut t = root.as_u64();
+        for level in (1..=top).rev() {
+            match table_below(mem, enc, t, level, start) {
+                Some(child) => t = child,
+                None => return,
+            }
+        }
+        clear_ptes(mem, enc, events, t, start, end);
+        return;
+    }
     // Per level: the table being walked and the end of its part of the range.
     let mut table = [0u64; MAX_LEVELS];
     let mut lend = [0u64; MAX_LEVELS];
@@ -38,24 +51,11 @@ pub(crate) fn unmap(
             clear_ptes(mem, enc, events, table[0], addr, lend[0]);
             addr = lend[0];
         } else {
-            let t = table[level];
-            let idx = level_index(addr, level);
             let next = entry_end(addr, level, lend[level]);
-            let e = mem.entry(t, idx);
-            if enc.is_huge(level, e) {
-                mem.set_entry(t, idx, 0);
-            } else if enc.is_none(level, e) {
-                // Nothing mapped below.
-            } else if enc.is_bad(level, e) {
-                mem.set_entry(t, idx, 0);
-            } else {
-                let child = enc.entry_pfn(e).as_u64();
-                // A table outside the machine is skipped.
-                if mem.exists(child) {
-                    level -= 1;
-                    (table[level], lend[level]) = (child, next);
-                    continue;
-                }
+            if let Some(child) = table_below(mem, enc, table[level], level, addr) {
+                level -= 1;
+                (table[level], lend[level]) = (child, next);
+                continue;
             }
             addr = next;
         }
@@ -67,6 +67,26 @@ pub(crate) fn unmap(
             level += 1;
         }
     }
+}
+
+/// The entry for `addr` in table `t` at `level` (above the PTEs): a huge or bad entry is
+/// cleared (`pXd_clear_huge`, `pXd_none_or_clear_bad`), a none one skipped, and a table
+/// outside the machine too; otherwise the table below is returned, to be walked.
+#[inline]
+fn table_below(mem: &mut PhysMem, enc: Encoding, t: u64, level: usize, addr: u64) -> Option<u64> {
+    let idx = level_index(addr, level);
+    let e = mem.entry(t, idx);
+    if enc.is_huge(level, e) {
+        mem.set_entry(t, idx, 0);
+    } else if enc.is_none(level, e) {
+        // Nothing mapped below.
+    } else if enc.is_bad(level, e) {
+        mem.set_entry(t, idx, 0);
+    } else {
+        let child = enc.entry_pfn(e).as_u64();
+        return mem.exists(child).then_some(child);
+    }
+    None
 }
 
 /// `vunmap_pte_range` over `[addr, end)` of the PTE table in frame `t`: each PTE is read and
