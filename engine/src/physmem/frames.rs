@@ -1,7 +1,9 @@
 //! Sparse frame contents (DECISIONS 3.10): a 4-level radix directory indexed by PFN, 10 bits per
 //! level over the 40-bit PFN space, so a lookup is four indexed loads and untouched memory
-//! costs nothing. Each frame is a uniform fill (poison `0xaa` or zero) until its first write,
-//! then a boxed `[u64; 512]` (little-endian words, so table entries read directly).
+//! costs nothing. The leaves of PFNs below 2^26 (256 GiB) are also reachable through one flat
+//! table, grown to the highest leaf touched, so that the frames of every usual machine are two
+//! indexed loads away. Each frame is a uniform fill (poison `0xaa` or zero) until its first
+//! write, then a boxed `[u64; 512]` (little-endian words, so table entries read directly).
 
 use crate::addr::{ENTRIES_PER_TABLE, MAX_PFN, PAGE_SIZE};
 
@@ -67,9 +69,15 @@ impl Content {
 type Leaf = [Content; FAN];
 type Dir<T> = [Option<Box<T>>; FAN];
 
+/// PFNs below this have their leaf in [`FrameStore::low`] (at most 2^16 leaf links, 512 KiB).
+const LOW_LIMIT: u64 = 1 << 26;
+
 /// Frame contents for the whole 40-bit PFN space, stored sparsely.
 #[derive(Debug, Default)]
 pub(crate) struct FrameStore {
+    /// The leaves of PFNs below [`LOW_LIMIT`], by `pfn >> 10`.
+    low: Vec<Option<Box<Leaf>>>,
+    /// The leaves of higher PFNs, through the directory.
     top: Vec<Option<Box<Dir<Dir<Leaf>>>>>,
 }
 
@@ -92,12 +100,19 @@ fn new_leaf() -> Box<Leaf> {
 
 impl FrameStore {
     pub(crate) fn new() -> Self {
-        FrameStore { top: Vec::new() }
+        FrameStore {
+            low: Vec::new(),
+            top: Vec::new(),
+        }
     }
 
     /// The contents of `pfn` if they were ever set (`None`: an untouched frame, all poison).
     #[inline]
     pub(crate) fn get(&self, pfn: u64) -> Option<&Content> {
+        if pfn < LOW_LIMIT {
+            let leaf = self.low.get((pfn >> BITS) as usize)?.as_deref()?;
+            return Some(&leaf[(pfn & MASK) as usize]);
+        }
         if pfn >= MAX_PFN {
             return None;
         }
@@ -112,6 +127,10 @@ impl FrameStore {
     /// Creates nothing.
     #[inline]
     pub(crate) fn slot_mut(&mut self, pfn: u64) -> Option<&mut Content> {
+        if pfn < LOW_LIMIT {
+            let leaf = self.low.get_mut((pfn >> BITS) as usize)?.as_deref_mut()?;
+            return Some(&mut leaf[(pfn & MASK) as usize]);
+        }
         if pfn >= MAX_PFN {
             return None;
         }
@@ -125,7 +144,16 @@ impl FrameStore {
     /// The slot of `pfn`, created on demand. Callers pass existing frames only (below
     /// [`MAX_PFN`]); a wider value would alias, so it is truncated explicitly.
     fn get_mut(&mut self, pfn: u64) -> &mut Content {
-        let (a, b, c, d) = split(pfn & (MAX_PFN - 1));
+        let pfn = pfn & (MAX_PFN - 1);
+        if pfn < LOW_LIMIT {
+            let i = (pfn >> BITS) as usize;
+            if self.low.len() <= i {
+                self.low.resize_with(i + 1, || None);
+            }
+            let leaf = self.low[i].get_or_insert_with(new_leaf);
+            return &mut leaf[(pfn & MASK) as usize];
+        }
+        let (a, b, c, d) = split(pfn);
         if self.top.len() <= a {
             self.top.resize_with(a + 1, || None);
         }
@@ -209,5 +237,15 @@ mod tests {
         assert_eq!(s.word(1 << 40, 3), POISON_WORD);
         s.fill(12345, false);
         assert_eq!(s.byte(12345, 4095), POISON_BYTE);
+        // Both sides of the flat table's limit.
+        for pfn in [LOW_LIMIT - 1, LOW_LIMIT] {
+            assert_eq!(s.word(pfn, 1), POISON_WORD);
+            assert!(s.slot_mut(pfn).is_none());
+            s.set_word(pfn, 1, pfn);
+            assert_eq!(s.word(pfn, 1), pfn);
+            s.fill(pfn, true);
+            assert_eq!(s.word(pfn, 1), 0);
+        }
+        assert_eq!(s.word(LOW_LIMIT + 1024, 1), POISON_WORD);
     }
 }
