@@ -277,6 +277,44 @@ impl<K: Ord + Copy + Default, V: Copy + Default> BpMap<K, V> {
         Some((n.key[0], n.val[0]))
     }
 
+    /// The greatest entry with a key `<= k` and the smallest with a key `> k`, in one
+    /// descent (two when they lie in different leaves).
+    pub(crate) fn around(&self, k: &K) -> Around<K, V> {
+        let (id, r) = self.leaf_of(k);
+        let n = self.node(id);
+        let below = r.checked_sub(1).map(|i| (n.key[i], n.val[i]));
+        let above = if r < n.len() {
+            Some((n.key[r], n.val[r]))
+        } else {
+            self.first_above(k)
+        };
+        (below, above)
+    }
+
+    /// The smallest entry with a key `> k`, as an [`Entry`] that can change or remove it
+    /// without another descent in the common cases.
+    pub(crate) fn first_above_entry(&mut self, k: &K) -> Option<Entry<'_, K, V>> {
+        let (id, r) = self.leaf_of(k);
+        if r < self.node(id).len() {
+            return Some(Entry {
+                map: self,
+                leaf: id,
+                pos: r,
+            });
+        }
+        let mut path = Path::new();
+        self.descend(k, &mut path);
+        if !self.next_leaf(&mut path) {
+            return None;
+        }
+        let leaf = path.node[path.leaf_level()];
+        Some(Entry {
+            map: self,
+            leaf,
+            pos: 0,
+        })
+    }
+
     /// The smallest entry with a key `> k`, its value mutable in place.
     pub(crate) fn first_above_mut(&mut self, k: &K) -> Option<(K, &mut V)> {
         let (id, r) = self.leaf_of(k);
@@ -668,6 +706,47 @@ impl<K: Ord + Copy + Default, V: Copy + Default> BpMap<K, V> {
     }
 }
 
+/// What [`BpMap::around`] finds: the entry at or below a key, and the one above it.
+pub(crate) type Around<K, V> = (Option<(K, V)>, Option<(K, V)>);
+
+/// One entry of a [`BpMap`], found by [`BpMap::first_above_entry`].
+pub(crate) struct Entry<'a, K, V> {
+    map: &'a mut BpMap<K, V>,
+    leaf: u32,
+    pos: usize,
+}
+
+impl<K: Ord + Copy + Default, V: Copy + Default> Entry<'_, K, V> {
+    /// The entry's key.
+    pub(crate) fn key(&self) -> K {
+        self.map.node(self.leaf).key[self.pos]
+    }
+
+    /// The entry's value.
+    pub(crate) fn value(&self) -> V {
+        self.map.node(self.leaf).val[self.pos]
+    }
+
+    /// Replaces the entry's value.
+    pub(crate) fn set_value(&mut self, v: V) {
+        self.map.nodes[self.leaf as usize].val[self.pos] = v;
+    }
+
+    /// Removes the entry: in place when no ancestor changes (the leaf is the root, or it
+    /// keeps its first key and stays at least half full), else through [`BpMap::remove`].
+    pub(crate) fn remove(self) {
+        let root = self.leaf == self.map.root;
+        let n = &mut self.map.nodes[self.leaf as usize];
+        if root || (self.pos > 0 && n.len() > MIN) {
+            n.remove(self.pos);
+            self.map.count -= 1;
+        } else {
+            let k = n.key[self.pos];
+            self.map.remove(&k);
+        }
+    }
+}
+
 /// In-order iterator over the entries, leaf by leaf along a path.
 pub(crate) struct Iter<'a, K, V> {
     map: &'a BpMap<K, V>,
@@ -757,6 +836,22 @@ mod tests {
                 let above = reference.range((Excluded(q), Unbounded)).next();
                 let above = above.map(|(&k, &v)| (k, v));
                 assert_eq!(m.first_above(&q), above);
+                assert_eq!(m.around(&q), (below, above));
+                if step % 5 == 0 {
+                    // Through an Entry: bump the value, or remove it.
+                    if let Some(mut e) = m.first_above_entry(&q) {
+                        let (k, v) = (e.key(), e.value());
+                        if step % 10 == 0 {
+                            e.remove();
+                            reference.remove(&k);
+                        } else {
+                            e.set_value(v + 7);
+                            *reference.get_mut(&k).unwrap() += 7;
+                        }
+                    }
+                }
+                let above = reference.range((Excluded(q), Unbounded)).next();
+                let above = above.map(|(&k, &v)| (k, v));
                 let got = m.first_above_mut(&q).map(|(k, v)| {
                     *v += 1;
                     (k, *v - 1)

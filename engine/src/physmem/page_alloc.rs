@@ -87,16 +87,16 @@ impl PageAllocator {
         if lo >= hi {
             return None;
         }
-        let (e, start) = self.free.first_above_mut(&lo)?;
-        let s = *start;
+        let mut extent = self.free.first_above_entry(&lo)?;
+        let (e, s) = (extent.key(), extent.value());
         let pfn = s.max(lo);
         if pfn >= hi {
             return None;
         }
         if pfn + 1 == e {
-            self.free.remove(&e);
+            extent.remove();
         } else {
-            *start = pfn + 1;
+            extent.set_value(pfn + 1);
         }
         if s < pfn {
             self.free.insert(pfn, s);
@@ -140,11 +140,8 @@ impl PageAllocator {
             return false;
         };
         // The extent ending exactly at pfn (if any), and the one above.
-        let below_start = match self.free.last_at_or_below(&pfn) {
-            Some((e, s)) if e == pfn => Some(s),
-            _ => None,
-        };
-        let above = self.free.first_above(&pfn);
+        let (below, above) = self.free.around(&pfn);
+        let below_start = below.filter(|&(e, _)| e == pfn).map(|(_, s)| s);
         match (above, below_start) {
             // pfn lies inside a free extent: a double free.
             (Some((_, s)), _) if s <= pfn => return false,
