@@ -4,6 +4,7 @@
 
 use super::{entry_end, level_index, level_shift, top_level, Encoding, MAX_LEVELS};
 use crate::addr::Pfn;
+use crate::config::Paging;
 use crate::event::Event;
 use crate::physmem::{PhysMem, POISON_WORD};
 
@@ -71,11 +72,23 @@ impl Mapper<'_> {
         if (start ^ (end - 1)) >> level_shift(1) == 0 {
             // The whole range is under one PMD entry (every area that does not cross a 2 MiB
             // boundary): the recursion is then one descent and one PTE run.
-            let mut t = root.as_u64();
-            self.check_table(t)?;
-            for level in (1..=top).rev() {
-                t = self.child_table(t, level, start)?;
-            }
+            // The levels are spelled out, so that each step's tests are specialised to its
+            // level.
+            let root = root.as_u64();
+            self.check_table(root)?;
+            let t = match self.enc.paging {
+                Paging::FourLevel => {
+                    let t = self.child_table(root, 3, start)?;
+                    let t = self.child_table(t, 2, start)?;
+                    self.child_table(t, 1, start)?
+                }
+                Paging::FiveLevel => {
+                    let t = self.child_table(root, 4, start)?;
+                    let t = self.child_table(t, 3, start)?;
+                    let t = self.child_table(t, 2, start)?;
+                    self.child_table(t, 1, start)?
+                }
+            };
             let mut nr = 0usize;
             return self.map_ptes(t, start, end, pages, &mut nr).map(|_| ());
         }
@@ -110,7 +123,7 @@ impl Mapper<'_> {
     /// The table below the entry for `addr` in table `t` at `level`, created (zeroed, from
     /// the pool) if the entry is none (`pXd_alloc`). An entry pointing outside the machine
     /// stops the walk.
-    #[inline]
+    #[inline(always)]
     fn child_table(&mut self, t: u64, level: usize, addr: u64) -> Result<u64, MapError> {
         let idx = level_index(addr, level);
         let e = self.mem.entry(t, idx);

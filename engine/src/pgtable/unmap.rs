@@ -5,6 +5,7 @@
 
 use super::{entry_end, level_index, level_shift, top_level, Encoding, MAX_LEVELS};
 use crate::addr::Pfn;
+use crate::config::Paging;
 use crate::event::Event;
 use crate::physmem::{PhysMem, POISON_WORD};
 
@@ -30,14 +31,20 @@ pub(crate) fn unmap(
     if (start ^ (end - 1)) >> level_shift(1) == 0 {
         // The whole range is under one PMD entry (every area that does not cross a 2 MiB
         // boundary): the recursion is then one descent and one PTE run.
-        let mut t = root.as_u64();
-        for level in (1..=top).rev() {
-            match table_below(mem, enc, t, level, start) {
-                Some(child) => t = child,
-                None => return,
-            }
+        // The levels are spelled out, so that each step's tests are specialised to its level.
+        let root = root.as_u64();
+        let pmd_table = match enc.paging {
+            Paging::FourLevel => table_below(mem, enc, root, 3, start)
+                .and_then(|t| table_below(mem, enc, t, 2, start))
+                .and_then(|t| table_below(mem, enc, t, 1, start)),
+            Paging::FiveLevel => table_below(mem, enc, root, 4, start)
+                .and_then(|t| table_below(mem, enc, t, 3, start))
+                .and_then(|t| table_below(mem, enc, t, 2, start))
+                .and_then(|t| table_below(mem, enc, t, 1, start)),
+        };
+        if let Some(t) = pmd_table {
+            clear_ptes(mem, enc, events, t, start, end);
         }
-        clear_ptes(mem, enc, events, t, start, end);
         return;
     }
     // Per level: the table being walked and the end of its part of the range.
@@ -72,7 +79,7 @@ pub(crate) fn unmap(
 /// The entry for `addr` in table `t` at `level` (above the PTEs): a huge or bad entry is
 /// cleared (`pXd_clear_huge`, `pXd_none_or_clear_bad`), a none one skipped, and a table
 /// outside the machine too; otherwise the table below is returned, to be walked.
-#[inline]
+#[inline(always)]
 fn table_below(mem: &mut PhysMem, enc: Encoding, t: u64, level: usize, addr: u64) -> Option<u64> {
     let idx = level_index(addr, level);
     let e = mem.entry(t, idx);
