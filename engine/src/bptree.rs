@@ -180,6 +180,9 @@ pub(crate) struct BpMap<K, V> {
     /// Arena slots free for reuse.
     spare: Vec<u32>,
     root: u32,
+    /// The last leaf (reached by the last child at every level): the keys above every other
+    /// one, where the engine's keys mostly arrive and leave. Kept right by [`BpMap::settle`].
+    rightmost: u32,
     count: usize,
 }
 
@@ -196,6 +199,7 @@ impl<K: Ord + Copy + Default, V: Copy + Default> BpMap<K, V> {
             nodes: vec![Node::empty(true)],
             spare: Vec::new(),
             root: 0,
+            rightmost: 0,
             count: 0,
         }
     }
@@ -230,6 +234,30 @@ impl<K: Ord + Copy + Default, V: Copy + Default> BpMap<K, V> {
         }
     }
 
+    /// Finds the last leaf again after the shape changed (a split, a merge, a borrow, a
+    /// rebuild): O(depth), on slow paths only.
+    fn settle(&mut self) {
+        let mut id = self.root;
+        loop {
+            let n = self.node(id);
+            if n.leaf {
+                self.rightmost = id;
+                return;
+            }
+            id = n.child[n.len() - 1];
+        }
+    }
+
+    /// The last leaf and its largest key, if `k` is at or above that key: such a key belongs
+    /// in the last leaf, past or on its last entry, without a descent.
+    #[inline]
+    fn at_right_end(&self, k: &K) -> Option<(u32, usize)> {
+        let id = self.rightmost;
+        let n = self.node(id);
+        let last = n.len().checked_sub(1)?;
+        (n.key[last] <= *k).then_some((id, last))
+    }
+
     /// The leaf where `k` belongs and its rank of `k` there, without recording a path.
     #[inline]
     fn leaf_of(&self, k: &K) -> (u32, usize) {
@@ -246,6 +274,10 @@ impl<K: Ord + Copy + Default, V: Copy + Default> BpMap<K, V> {
 
     /// The greatest entry with a key `<= k`.
     pub(crate) fn last_at_or_below(&self, k: &K) -> Option<(K, V)> {
+        if let Some((id, last)) = self.at_right_end(k) {
+            let n = self.node(id);
+            return Some((n.key[last], n.val[last]));
+        }
         // Routing takes a child whose smallest key is <= k, unless k is below every key: then
         // the leaf's rank is 0.
         let (id, r) = self.leaf_of(k);
@@ -366,8 +398,11 @@ impl<K: Ord + Copy + Default, V: Copy + Default> BpMap<K, V> {
     /// Adds `k -> v`. False (and no change) if `k` is already there.
     pub(crate) fn insert(&mut self, k: K, v: V) -> bool {
         // Fast path: room in the leaf, and no ancestor to update (not a new smallest key, or
-        // the leaf is the root).
-        let (id, pos) = self.leaf_of(&k);
+        // the leaf is the root). A key above all others goes to the end of the last leaf.
+        let (id, pos) = match self.at_right_end(&k) {
+            Some((id, last)) => (id, last + 1),
+            None => self.leaf_of(&k),
+        };
         let root = id == self.root;
         let n = &mut self.nodes[id as usize];
         if pos > 0 && n.key[pos - 1] == k {
@@ -394,6 +429,7 @@ impl<K: Ord + Copy + Default, V: Copy + Default> BpMap<K, V> {
         }
         self.count += 1;
         self.insert_entry(&mut path, lv, pos, k, v, 0);
+        self.settle();
         true
     }
 
@@ -440,7 +476,10 @@ impl<K: Ord + Copy + Default, V: Copy + Default> BpMap<K, V> {
     pub(crate) fn remove(&mut self, k: &K) -> Option<V> {
         // Fast path: the leaf is the root, or it stays at least half full and keeps its first
         // key (no ancestor to update).
-        let (id, r) = self.leaf_of(k);
+        let (id, r) = match self.at_right_end(k) {
+            Some((id, last)) => (id, last + 1),
+            None => self.leaf_of(k),
+        };
         let pos = r.checked_sub(1)?;
         let root = id == self.root;
         let n = &mut self.nodes[id as usize];
@@ -463,6 +502,7 @@ impl<K: Ord + Copy + Default, V: Copy + Default> BpMap<K, V> {
         let v = n.val[pos];
         self.count -= 1;
         self.remove_entry(&mut path, lv, pos);
+        self.settle();
         Some(v)
     }
 
@@ -512,6 +552,7 @@ impl<K: Ord + Copy + Default, V: Copy + Default> BpMap<K, V> {
         if level.is_empty() {
             self.nodes.push(Node::empty(true));
             self.root = 0;
+            self.rightmost = 0;
             return;
         }
         while level.len() > 1 {
@@ -528,6 +569,7 @@ impl<K: Ord + Copy + Default, V: Copy + Default> BpMap<K, V> {
             level = up;
         }
         self.root = level[0].1;
+        self.settle();
     }
 
     /// After the node at `level` of `path` changed its first key, store that key in its
@@ -640,6 +682,14 @@ impl<K: Ord + Copy + Default, V: Copy + Default> BpMap<K, V> {
         self.check_node(self.root, 0, &mut leaf_depth, &mut seen, &mut keys)?;
         if keys != self.count {
             return Err(format!("count {} but {keys} keys", self.count));
+        }
+        let mut id = self.root;
+        while !self.node(id).leaf {
+            let n = self.node(id);
+            id = n.child[n.len() - 1];
+        }
+        if id != self.rightmost {
+            return Err(format!("last leaf {id}, cached {}", self.rightmost));
         }
         Ok(())
     }
