@@ -16,7 +16,8 @@
 //! Module map: [`addr`] (newtypes, page arithmetic), [`config`], [`gfp`], [`vm_flags`],
 //! [`prot`], [`fault`] (fault plan), [`event`], [`error`], [`physmem`] (page pool and sparse
 //! contents), [`pgtable`] (entry bits, map, unmap, walks, ptdump), [`vmap_area`] (busy areas,
-//! free gaps, lazy list, purge), `vm_area` (`__get_vm_area_node`, `alloc_vmap_area`,
+//! free gaps, lazy list, purge), `bptree` (the ordered map of the busy areas and of a large
+//! pool's free extents), `vm_area` (`__get_vm_area_node`, `alloc_vmap_area`,
 //! `remove_vm_area`), `vmalloc` (`__vmalloc_node_range` and wrappers), `vfree` (`__vunmap`,
 //! deferred frees), `vmap`, `access` (reads, writes, `vmalloc_to_page`), `vmallocinfo`,
 //! [`counters`], [`view`] (oracle views), `planted` (feature `planted-bugs`).
