@@ -17,7 +17,8 @@
 //! Module map: [`addr`] (newtypes, page arithmetic), [`config`], [`knobs`] (version knobs),
 //! [`gfp`], [`vm_flags`], [`prot`], [`fault`] (fault plan), [`event`], [`error`], [`physmem`]
 //! (page pool and sparse contents), [`pgtable`] (entry bits, map, unmap, walks, ptdump),
-//! [`vmap_area`] (busy areas, free gaps, the 4.x search cache, lazy list, purge), `vm_area`
+//! [`vmap_area`] (busy areas, free gaps, the 4.x search cache, lazy list, purge), `bptree`
+//! (the ordered map of the busy areas and of a large pool's free extents), `vm_area`
 //! (`__get_vm_area_node`, `alloc_vmap_area`, `remove_vm_area`), `vmalloc`
 //! (`__vmalloc_node_range` and wrappers), `vfree` (`__vunmap`, deferred frees), `vmap`,
 //! `access` (reads, writes, `vmalloc_to_page`), `vmallocinfo`, [`counters`], [`view`] (oracle
@@ -52,6 +53,7 @@ pub(crate) const fn no_planted_bug() -> bool {
 
 mod access;
 pub mod addr;
+mod bptree;
 pub mod config;
 pub mod counters;
 pub mod error;

@@ -108,7 +108,7 @@ impl Kernel {
 
     /// Every busy VA in address order.
     pub fn busy_areas(&self) -> impl Iterator<Item = BusyArea<'_>> + '_ {
-        self.vas.busy.iter().filter_map(move |&(_, id)| {
+        self.vas.busy_ids().filter_map(move |id| {
             let va = self.vas.slab.get(id)?;
             let (state, pages) = match va.state {
                 VaState::Live(vm) => {

@@ -18,7 +18,7 @@ impl Kernel {
     pub fn vmallocinfo(&self) -> String {
         let mut out = String::new();
         let mut per_node = vec![0u64; self.cfg.nodes.len()];
-        for &(_, id) in &self.vas.busy {
+        for id in self.vas.busy_ids() {
             let Some(va) = self.vas.slab.get(id) else {
                 continue;
             };

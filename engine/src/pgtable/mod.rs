@@ -75,6 +75,9 @@ pub const PTE_ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 /// Entries per table.
 pub const PTRS_PER_TABLE: u64 = 512;
 
+/// Table levels of the deepest paging mode (LA57), for the walkers' per-level state.
+pub(crate) const MAX_LEVELS: usize = 5;
+
 /// Shift of the region one entry at `level` covers.
 pub const fn level_shift(level: usize) -> u32 {
     PAGE_SHIFT + 9 * level as u32

@@ -5,12 +5,19 @@
 //!
 //! `semantics §N` cites a section of `docs/semantics.md`.
 
-use super::{entry_end, level_index, top_level, Encoding};
+use super::{entry_end, level_index, level_shift, top_level, Encoding, MAX_LEVELS};
 use crate::addr::Pfn;
+use crate::config::Paging;
 use crate::event::Event;
-use crate::physmem::PhysMem;
+use crate::physmem::{PhysMem, POISON_WORD};
 
 /// Clears `[start, end)` from the root table `root`.
+///
+/// The walk is the kernel's recursion (`vunmap_p4d_range` → … → `vunmap_pte_range`) run with an
+/// explicit stack: at each level the entries of the range are visited in ascending order, each
+/// read once and, when it leads to a table, descended into before the next one is read, so
+/// reads, writes and events happen in exactly the recursion's order. A PTE table is looked up
+/// once for its run of entries.
 pub(crate) fn unmap(
     mem: &mut PhysMem,
     enc: Encoding,
@@ -19,45 +26,105 @@ pub(crate) fn unmap(
     start: u64,
     end: u64,
 ) {
-    if start < end {
-        unmap_level(mem, enc, events, root, top_level(enc.paging), start, end);
+    if start >= end || !mem.exists(root.as_u64()) {
+        return;
+    }
+    let top = top_level(enc.paging);
+    if (start ^ (end - 1)) >> level_shift(1) == 0 {
+        // The whole range is under one PMD entry (every area that does not cross a 2 MiB
+        // boundary): the recursion is then one descent and one PTE run.
+        // The levels are spelled out, so that each step's tests are specialised to its level.
+        let root = root.as_u64();
+        let pmd_table = match enc.paging {
+            Paging::FourLevel => table_below(mem, enc, root, 3, start)
+                .and_then(|t| table_below(mem, enc, t, 2, start))
+                .and_then(|t| table_below(mem, enc, t, 1, start)),
+            Paging::FiveLevel => table_below(mem, enc, root, 4, start)
+                .and_then(|t| table_below(mem, enc, t, 3, start))
+                .and_then(|t| table_below(mem, enc, t, 2, start))
+                .and_then(|t| table_below(mem, enc, t, 1, start)),
+        };
+        if let Some(t) = pmd_table {
+            clear_ptes(mem, enc, events, t, start, end);
+        }
+        return;
+    }
+    // Per level: the table being walked and the end of its part of the range.
+    let mut table = [0u64; MAX_LEVELS];
+    let mut lend = [0u64; MAX_LEVELS];
+    let mut level = top;
+    (table[level], lend[level]) = (root.as_u64(), end);
+    let mut addr = start;
+    loop {
+        if level == 0 {
+            clear_ptes(mem, enc, events, table[0], addr, lend[0]);
+            addr = lend[0];
+        } else {
+            let next = entry_end(addr, level, lend[level]);
+            if let Some(child) = table_below(mem, enc, table[level], level, addr) {
+                level -= 1;
+                (table[level], lend[level]) = (child, next);
+                continue;
+            }
+            addr = next;
+        }
+        // Climb out of every level whose part of the range is done.
+        while addr >= lend[level] {
+            if level == top {
+                return;
+            }
+            level += 1;
+        }
     }
 }
 
-fn unmap_level(
+/// The entry for `addr` in table `t` at `level` (above the PTEs): a huge or bad entry is
+/// cleared (`pXd_clear_huge`, `pXd_none_or_clear_bad`), a none one skipped, and a table
+/// outside the machine too; otherwise the table below is returned, to be walked.
+#[inline(always)]
+fn table_below(mem: &mut PhysMem, enc: Encoding, t: u64, level: usize, addr: u64) -> Option<u64> {
+    let idx = level_index(addr, level);
+    let e = mem.entry(t, idx);
+    if enc.is_huge(level, e) {
+        mem.set_entry(t, idx, 0);
+    } else if enc.is_none(level, e) {
+        // Nothing mapped below.
+    } else if enc.is_bad(level, e) {
+        mem.set_entry(t, idx, 0);
+    } else {
+        let child = enc.entry_pfn(e).as_u64();
+        return mem.exists(child).then_some(child);
+    }
+    None
+}
+
+/// `vunmap_pte_range` over `[addr, end)` of the PTE table in frame `t`: each PTE is read and
+/// cleared, with warning 7 when it was neither none nor present.
+fn clear_ptes(
     mem: &mut PhysMem,
     enc: Encoding,
     events: &mut Vec<Event>,
-    table: Pfn,
-    level: usize,
-    start: u64,
+    t: u64,
+    mut addr: u64,
     end: u64,
 ) {
-    let t = table.as_u64();
-    if !mem.exists(t) {
-        return;
-    }
-    let mut addr = start;
     while addr < end {
-        let idx = level_index(addr, level);
-        let next = entry_end(addr, level, end);
-        let e = mem.entry(t, idx);
-        if level == 0 {
-            if e != 0 {
+        let idx = level_index(addr, 0);
+        let e = match mem.frames.slot_mut(t) {
+            Some(c) => {
+                let e = c.word(idx);
+                c.set_word(idx, 0);
+                e
+            }
+            // A frame never written reads as poison; clearing creates its contents.
+            None => {
                 mem.set_entry(t, idx, 0);
+                POISON_WORD
             }
-            if !enc.is_none(0, e) && !enc.pte_present(e) {
-                events.push(Event::ClearNonPresent { addr });
-            }
-        } else if enc.is_huge(level, e) {
-            mem.set_entry(t, idx, 0);
-        } else if enc.is_none(level, e) {
-            // Nothing mapped below.
-        } else if enc.is_bad(level, e) {
-            mem.set_entry(t, idx, 0);
-        } else {
-            unmap_level(mem, enc, events, enc.entry_pfn(e), level - 1, addr, next);
+        };
+        if !enc.is_none(0, e) && !enc.pte_present(e) {
+            events.push(Event::ClearNonPresent { addr });
         }
-        addr = next;
+        addr = entry_end(addr, 0, end);
     }
 }

@@ -1,7 +1,9 @@
 //! Sparse frame contents (design §3.10): a 4-level radix directory indexed by PFN, 10 bits per
 //! level over the 40-bit PFN space, so a lookup is four indexed loads and untouched memory
-//! costs nothing. Each frame is a uniform fill (poison `0xaa` or zero) until its first write,
-//! then a boxed `[u64; 512]` (little-endian words, so table entries read directly).
+//! costs nothing. The leaves of PFNs below 2^26 (256 GiB) are also reachable through one flat
+//! table, grown to the highest leaf touched, so that the frames of every usual machine are two
+//! indexed loads away. Each frame is a uniform fill (poison `0xaa` or zero) until its first
+//! write, then a boxed `[u64; 512]` (little-endian words, so table entries read directly).
 //!
 //! `design §N` cites a section of `docs/design.md`.
 
@@ -31,6 +33,7 @@ impl Content {
         zero: false,
     };
 
+    #[inline]
     fn fill_word(&self) -> u64 {
         if self.zero {
             0
@@ -39,11 +42,23 @@ impl Content {
         }
     }
 
-    fn word(&self, i: usize) -> u64 {
+    /// Word `i` (taken modulo 512).
+    #[inline]
+    pub(crate) fn word(&self, i: usize) -> u64 {
         match &self.data {
-            Some(d) => d[i],
+            Some(d) => d[i % ENTRIES_PER_TABLE],
             None => self.fill_word(),
         }
+    }
+
+    /// Writes word `i` (taken modulo 512).
+    #[inline]
+    pub(crate) fn set_word(&mut self, i: usize, v: u64) {
+        // Fast path: writing what a uniform fill already holds keeps the fill.
+        if self.data.is_none() && v == self.fill_word() {
+            return;
+        }
+        self.materialize()[i % ENTRIES_PER_TABLE] = v;
     }
 
     fn materialize(&mut self) -> &mut [u64; ENTRIES_PER_TABLE] {
@@ -56,9 +71,15 @@ impl Content {
 type Leaf = [Content; FAN];
 type Dir<T> = [Option<Box<T>>; FAN];
 
+/// PFNs below this have their leaf in [`FrameStore::low`] (at most 2^16 leaf links, 512 KiB).
+const LOW_LIMIT: u64 = 1 << 26;
+
 /// Frame contents for the whole 40-bit PFN space, stored sparsely.
 #[derive(Debug, Default)]
 pub(crate) struct FrameStore {
+    /// The leaves of PFNs below [`LOW_LIMIT`], by `pfn >> 10`.
+    low: Vec<Option<Box<Leaf>>>,
+    /// The leaves of higher PFNs, through the directory.
     top: Vec<Option<Box<Dir<Dir<Leaf>>>>>,
 }
 
@@ -81,10 +102,19 @@ fn new_leaf() -> Box<Leaf> {
 
 impl FrameStore {
     pub(crate) fn new() -> Self {
-        FrameStore { top: Vec::new() }
+        FrameStore {
+            low: Vec::new(),
+            top: Vec::new(),
+        }
     }
 
-    fn get(&self, pfn: u64) -> Option<&Content> {
+    /// The contents of `pfn` if they were ever set (`None`: an untouched frame, all poison).
+    #[inline]
+    pub(crate) fn get(&self, pfn: u64) -> Option<&Content> {
+        if pfn < LOW_LIMIT {
+            let leaf = self.low.get((pfn >> BITS) as usize)?.as_deref()?;
+            return Some(&leaf[(pfn & MASK) as usize]);
+        }
         if pfn >= MAX_PFN {
             return None;
         }
@@ -95,10 +125,37 @@ impl FrameStore {
         Some(&leaf[d])
     }
 
+    /// [`FrameStore::get`], mutable: one lookup for a run of reads and writes in one frame.
+    /// Creates nothing.
+    #[inline]
+    pub(crate) fn slot_mut(&mut self, pfn: u64) -> Option<&mut Content> {
+        if pfn < LOW_LIMIT {
+            let leaf = self.low.get_mut((pfn >> BITS) as usize)?.as_deref_mut()?;
+            return Some(&mut leaf[(pfn & MASK) as usize]);
+        }
+        if pfn >= MAX_PFN {
+            return None;
+        }
+        let (a, b, c, d) = split(pfn);
+        let l1 = self.top.get_mut(a)?.as_deref_mut()?;
+        let l2 = l1[b].as_deref_mut()?;
+        let leaf = l2[c].as_deref_mut()?;
+        Some(&mut leaf[d])
+    }
+
     /// The slot of `pfn`, created on demand. Callers pass existing frames only (below
     /// [`MAX_PFN`]); a wider value would alias, so it is truncated explicitly.
     fn get_mut(&mut self, pfn: u64) -> &mut Content {
-        let (a, b, c, d) = split(pfn & (MAX_PFN - 1));
+        let pfn = pfn & (MAX_PFN - 1);
+        if pfn < LOW_LIMIT {
+            let i = (pfn >> BITS) as usize;
+            if self.low.len() <= i {
+                self.low.resize_with(i + 1, || None);
+            }
+            let leaf = self.low[i].get_or_insert_with(new_leaf);
+            return &mut leaf[(pfn & MASK) as usize];
+        }
+        let (a, b, c, d) = split(pfn);
         if self.top.len() <= a {
             self.top.resize_with(a + 1, || None);
         }
@@ -109,30 +166,28 @@ impl FrameStore {
     }
 
     /// Word `i` (0..512) of frame `pfn`. Untouched frames read as poison.
+    #[inline]
     pub(crate) fn word(&self, pfn: u64, i: usize) -> u64 {
         match self.get(pfn) {
-            Some(c) => c.word(i % ENTRIES_PER_TABLE),
+            Some(c) => c.word(i),
             None => POISON_WORD,
         }
     }
 
     /// Writes word `i` of frame `pfn`.
     pub(crate) fn set_word(&mut self, pfn: u64, i: usize, v: u64) {
-        let c = self.get_mut(pfn);
-        // Fast path: writing what a uniform fill already holds keeps the fill.
-        if c.data.is_none() && v == c.fill_word() {
-            return;
-        }
-        c.materialize()[i % ENTRIES_PER_TABLE] = v;
+        self.get_mut(pfn).set_word(i, v);
     }
 
     /// Sets the whole frame to a uniform fill (drops any written data).
     pub(crate) fn fill(&mut self, pfn: u64, zero: bool) {
-        // Avoid creating directory nodes just to store the default.
-        if !zero && self.get(pfn).is_none() {
-            return;
+        let fill = Content { data: None, zero };
+        match self.slot_mut(pfn) {
+            Some(c) => *c = fill,
+            // Poison is what an untouched frame holds: no directory nodes just for that.
+            None if !zero => {}
+            None => *self.get_mut(pfn) = fill,
         }
-        *self.get_mut(pfn) = Content { data: None, zero };
     }
 
     /// Byte `off` (0..4096) of frame `pfn`.
@@ -194,5 +249,15 @@ mod tests {
         assert_eq!(s.word(1 << 40, 3), POISON_WORD);
         s.fill(12345, false);
         assert_eq!(s.byte(12345, 4095), POISON_BYTE);
+        // Both sides of the flat table's limit.
+        for pfn in [LOW_LIMIT - 1, LOW_LIMIT] {
+            assert_eq!(s.word(pfn, 1), POISON_WORD);
+            assert!(s.slot_mut(pfn).is_none());
+            s.set_word(pfn, 1, pfn);
+            assert_eq!(s.word(pfn, 1), pfn);
+            s.fill(pfn, true);
+            assert_eq!(s.word(pfn, 1), 0);
+        }
+        assert_eq!(s.word(LOW_LIMIT + 1024, 1), POISON_WORD);
     }
 }

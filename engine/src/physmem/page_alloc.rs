@@ -1,6 +1,5 @@
-//! The deterministic page allocator of semantics §12.2 / design §3.9 (a declared model policy, not
-//! the buddy allocator): free memory as extents, so the lowest free PFN inside a node ∩ zone range
-//! is found in O(log n), with one tree descent per allocation or free in the common cases.
+//! The deterministic page allocator of semantics §12.2 / design §3.9 (a declared model policy,
+//! not the buddy allocator).
 //!
 //! Policy: node `n` = the request's node, or 0 for `NUMA_NO_NODE`; nodes tried `n, n+1, …`
 //! wrapping (only `n` with `__GFP_THISNODE`); inside a node the zones highest first
@@ -8,26 +7,38 @@
 //! A `GFP_DMA` request asks for ZONE_DMA, which this machine has but leaves empty: it finds
 //! no page (semantics §12.2, design §5.6).
 //!
+//! The free frames are kept one of two ways, with the same answers: for a pool of at most
+//! 2^26 frames (256 GiB, every usual machine) a bit per frame with summary levels, so that
+//! finding the lowest free frame of a range and every update take a few word operations; for
+//! a larger pool, free extents in a B+tree, O(log n) per operation.
+//!
 //! `semantics §N` and `design §N` cite sections of `docs/semantics.md` and `docs/design.md`.
 
-use std::collections::BTreeMap;
-use std::ops::Bound::{Excluded, Unbounded};
-
 use crate::addr::FIRST_POOL_PFN;
+use crate::bptree::BpMap;
 use crate::config::{MachineConfig, NodeSpan, ZONE_NORMAL_START_PFN};
 use crate::gfp::Gfp;
 
-/// Free extents of the page pool.
+/// Pools of at most this many frames (padding included) use [`FreeBits`].
+const MAX_BITMAP_FRAMES: usize = 1 << 26;
+
+/// The page pool: its spans, its free frames and the free count per node.
 #[derive(Debug)]
 pub(crate) struct PageAllocator {
-    /// Free extents keyed by their end: `end -> start` (`[start, end)`), disjoint and never
-    /// adjacent. Keyed by the end so that the common updates (taking the lowest frame of an
-    /// extent, giving back the frame just below one) change a value in place.
-    free: BTreeMap<u64, u64>,
+    free: FreeSet,
     /// The node spans clipped to the pool (PFN >= 256).
     pool: Vec<NodeSpan>,
     /// Free pages per node.
     free_per_node: Vec<u64>,
+}
+
+/// The free frames of the pool.
+#[derive(Debug)]
+enum FreeSet {
+    /// A bit per frame (pools up to [`MAX_BITMAP_FRAMES`]).
+    Bits(FreeBits),
+    /// Free extents (larger pools).
+    Extents(Extents),
 }
 
 impl PageAllocator {
@@ -43,32 +54,24 @@ impl PageAllocator {
                 end_pfn: n.end_pfn.max(FIRST_POOL_PFN),
             })
             .collect();
-        let mut free = BTreeMap::new();
-        let mut free_per_node = Vec::with_capacity(pool.len());
-        let mut last: Option<(u64, u64)> = None;
-        for n in &pool {
-            free_per_node.push(n.end_pfn - n.start_pfn);
-            if n.start_pfn == n.end_pfn {
-                continue;
-            }
-            // Adjacent node spans form one extent (extents never touch).
-            match last {
-                Some((s, e)) if e == n.start_pfn => last = Some((s, n.end_pfn)),
-                Some((s, e)) => {
-                    free.insert(e, s);
-                    last = Some((n.start_pfn, n.end_pfn));
-                }
-                None => last = Some((n.start_pfn, n.end_pfn)),
-            }
-        }
-        if let Some((s, e)) = last {
-            free.insert(e, s);
-        }
+        let free_per_node = pool.iter().map(|n| n.end_pfn - n.start_pfn).collect();
+        let free = match FreeBits::new(&pool) {
+            Some(bits) => FreeSet::Bits(bits),
+            None => FreeSet::Extents(Extents::new(&pool)),
+        };
         PageAllocator {
             free,
             pool,
             free_per_node,
         }
+    }
+
+    /// The same allocator over free extents whatever the pool size (tests compare the two).
+    #[cfg(test)]
+    fn with_extents(cfg: &MachineConfig) -> Self {
+        let mut a = Self::new(cfg);
+        a.free = FreeSet::Extents(Extents::new(&a.pool));
+        a
     }
 
     /// The node whose pool span holds `pfn`.
@@ -85,29 +88,28 @@ impl PageAllocator {
 
     /// True if `pfn` is a free pool frame.
     pub(crate) fn is_free(&self, pfn: u64) -> bool {
-        matches!(self.free.range((Excluded(pfn), Unbounded)).next(), Some((_, &s)) if s <= pfn)
+        let Some(node) = self.pool_node(pfn) else {
+            return false;
+        };
+        match &self.free {
+            FreeSet::Bits(b) => b.is_free(node, pfn - self.pool[node].start_pfn),
+            FreeSet::Extents(x) => x.is_free(pfn),
+        }
     }
 
-    /// Takes the lowest free PFN in `[lo, hi)`, with one descent of the extent tree.
-    fn take_lowest_in(&mut self, lo: u64, hi: u64) -> Option<u64> {
+    /// Takes the lowest free PFN in `[lo, hi)`, a part of the span of node `node`.
+    fn take_lowest_in(&mut self, node: usize, lo: u64, hi: u64) -> Option<u64> {
         if lo >= hi {
             return None;
         }
-        let (&e, start) = self.free.range_mut((Excluded(lo), Unbounded)).next()?;
-        let s = *start;
-        let pfn = s.max(lo);
-        if pfn >= hi {
-            return None;
+        match &mut self.free {
+            FreeSet::Bits(b) => {
+                let start = self.pool[node].start_pfn;
+                b.take_lowest(node, lo - start, hi - start)
+                    .map(|off| start + off)
+            }
+            FreeSet::Extents(x) => x.take_lowest_in(lo, hi),
         }
-        if pfn + 1 == e {
-            self.free.remove(&e);
-        } else {
-            *start = pfn + 1;
-        }
-        if s < pfn {
-            self.free.insert(pfn, s);
-        }
-        Some(pfn)
     }
 
     /// Picks and takes a frame by the semantics §12.2 policy. `node` must be a valid index.
@@ -133,10 +135,10 @@ impl PageAllocator {
             let normal_lo = span.start_pfn.max(ZONE_NORMAL_START_PFN);
             let dma_hi = span.end_pfn.min(ZONE_NORMAL_START_PFN);
             let pick = if dma32_only {
-                self.take_lowest_in(span.start_pfn, dma_hi)
+                self.take_lowest_in(i, span.start_pfn, dma_hi)
             } else {
-                self.take_lowest_in(normal_lo, span.end_pfn)
-                    .or_else(|| self.take_lowest_in(span.start_pfn, dma_hi))
+                self.take_lowest_in(i, normal_lo, span.end_pfn)
+                    .or_else(|| self.take_lowest_in(i, span.start_pfn, dma_hi))
             };
             if let Some(pfn) = pick {
                 self.free_per_node[i] -= 1;
@@ -152,23 +154,283 @@ impl PageAllocator {
         let Some(node) = self.pool_node(pfn) else {
             return false;
         };
-        // One descent: the extent ending exactly at pfn (if any), then the one above.
-        let mut it = self.free.range_mut(pfn..);
-        let mut above = it.next();
-        let mut below_start = None;
-        if let Some((&e, s)) = &above {
-            if e == pfn {
-                below_start = Some(**s);
-                above = it.next();
+        let freed = match &mut self.free {
+            FreeSet::Bits(b) => b.give_back(node, pfn - self.pool[node].start_pfn),
+            FreeSet::Extents(x) => x.free(pfn),
+        };
+        if freed {
+            self.free_per_node[node] += 1;
+        }
+        freed
+    }
+
+    /// Free pages per node.
+    pub(crate) fn free_per_node(&self) -> &[u64] {
+        &self.free_per_node
+    }
+
+    /// Allocated pool frames, ascending.
+    pub(crate) fn allocated(&self) -> impl Iterator<Item = u64> + '_ {
+        self.pool.iter().enumerate().flat_map(
+            move |(node, &span)| -> Box<dyn Iterator<Item = u64> + '_> {
+                match &self.free {
+                    FreeSet::Bits(b) => Box::new(b.allocated(node, span)),
+                    FreeSet::Extents(x) => Box::new(x.allocated(span)),
+                }
+            },
+        )
+    }
+}
+
+/// A bit per pool frame, set while the frame is free. Each span starts at a 64-bit word
+/// boundary (`base`); the padding bits are never set. Summaries: `l1` has bit `w` set when
+/// word `w` of `l0` has a free frame, `l2` the same over `l1`, so the lowest free frame at
+/// or above a point takes a few word operations; `used` has bit `w` set when word `w` of `l0`
+/// has an allocated frame (or padding), so listing allocated frames skips free words.
+#[derive(Debug)]
+struct FreeBits {
+    /// Bit index of each span's first frame.
+    base: Vec<usize>,
+    l0: Vec<u64>,
+    l1: Vec<u64>,
+    l2: Vec<u64>,
+    used: Vec<u64>,
+}
+
+/// Bit `i`'s word index and mask.
+#[inline]
+fn bit(i: usize) -> (usize, u64) {
+    (i / 64, 1u64 << (i % 64))
+}
+
+/// The lowest set bit at or above `from` in `words`.
+#[inline]
+fn first_set_from(words: &[u64], from: usize) -> Option<usize> {
+    let w = from / 64;
+    let m = words.get(w)? & (!0u64 << (from % 64));
+    if m != 0 {
+        return Some(w * 64 + m.trailing_zeros() as usize);
+    }
+    let k = words[w + 1..].iter().position(|&x| x != 0)?;
+    Some((w + 1 + k) * 64 + words[w + 1 + k].trailing_zeros() as usize)
+}
+
+impl FreeBits {
+    /// All pool frames free; `None` if the pool is too large for a bitmap.
+    fn new(pool: &[NodeSpan]) -> Option<Self> {
+        let mut base = Vec::with_capacity(pool.len());
+        let mut bits = 0usize;
+        for n in pool {
+            base.push(bits);
+            let len = usize::try_from(n.end_pfn - n.start_pfn).ok()?;
+            bits = bits.checked_add(len)?.checked_next_multiple_of(64)?;
+            if bits > MAX_BITMAP_FRAMES {
+                return None;
             }
         }
+        let mut l0 = vec![0u64; bits / 64];
+        for (n, &b) in pool.iter().zip(&base) {
+            let len = (n.end_pfn - n.start_pfn) as usize;
+            l0[b / 64..(b + len) / 64].fill(!0);
+            if !len.is_multiple_of(64) {
+                l0[(b + len) / 64] = (1u64 << (len % 64)) - 1;
+            }
+        }
+        let summary = |lower: &[u64], test: fn(u64) -> bool| {
+            let mut up = vec![0u64; lower.len().div_ceil(64)];
+            for (w, &x) in lower.iter().enumerate() {
+                if test(x) {
+                    up[w / 64] |= 1 << (w % 64);
+                }
+            }
+            up
+        };
+        let l1 = summary(&l0, |x| x != 0);
+        let l2 = summary(&l1, |x| x != 0);
+        let used = summary(&l0, |x| x != !0);
+        Some(FreeBits {
+            base,
+            l0,
+            l1,
+            l2,
+            used,
+        })
+    }
+
+    fn is_free(&self, node: usize, off: u64) -> bool {
+        let (w, m) = bit(self.base[node] + off as usize);
+        self.l0[w] & m != 0
+    }
+
+    /// The lowest free bit at or above `from`.
+    #[inline]
+    fn next_free(&self, from: usize) -> Option<usize> {
+        let w = from / 64;
+        let m = self.l0.get(w)? & (!0u64 << (from % 64));
+        if m != 0 {
+            return Some(w * 64 + m.trailing_zeros() as usize);
+        }
+        // The next word with a free frame: through l1, then l2 for the next l1 word.
+        let a = w + 1;
+        let l1m = self.l1.get(a / 64).map_or(0, |x| x & (!0u64 << (a % 64)));
+        let w = if l1m != 0 {
+            (a / 64) * 64 + l1m.trailing_zeros() as usize
+        } else {
+            let l1w = first_set_from(&self.l2, a / 64 + 1)?;
+            l1w * 64 + self.l1[l1w].trailing_zeros() as usize
+        };
+        Some(w * 64 + self.l0[w].trailing_zeros() as usize)
+    }
+
+    /// Takes the lowest free frame at offsets `[lo, hi)` of span `node`.
+    #[inline]
+    fn take_lowest(&mut self, node: usize, lo: u64, hi: u64) -> Option<u64> {
+        let b = self.base[node];
+        let i = self.next_free(b + lo as usize)?;
+        let off = (i - b) as u64;
+        if off >= hi {
+            return None;
+        }
+        let (w, m) = bit(i);
+        let was = self.l0[w];
+        self.l0[w] = was & !m;
+        if was == !0 {
+            self.used[w / 64] |= 1 << (w % 64);
+        }
+        if self.l0[w] == 0 {
+            self.l1[w / 64] &= !(1 << (w % 64));
+            if self.l1[w / 64] == 0 {
+                self.l2[w / 4096] &= !(1 << ((w / 64) % 64));
+            }
+        }
+        Some(off)
+    }
+
+    /// Gives back the frame at offset `off` of span `node`; false (and no change) if it is
+    /// free.
+    #[inline]
+    fn give_back(&mut self, node: usize, off: u64) -> bool {
+        let (w, m) = bit(self.base[node] + off as usize);
+        let was = self.l0[w];
+        if was & m != 0 {
+            return false;
+        }
+        self.l0[w] = was | m;
+        if was == 0 {
+            if self.l1[w / 64] == 0 {
+                self.l2[w / 4096] |= 1 << ((w / 64) % 64);
+            }
+            self.l1[w / 64] |= 1 << (w % 64);
+        }
+        if self.l0[w] == !0 {
+            self.used[w / 64] &= !(1 << (w % 64));
+        }
+        true
+    }
+
+    /// The allocated frames of span `node` (`span`), ascending.
+    fn allocated(&self, node: usize, span: NodeSpan) -> impl Iterator<Item = u64> + '_ {
+        let lo = self.base[node];
+        let hi = lo + (span.end_pfn - span.start_pfn) as usize;
+        let mut next_word = lo / 64;
+        let mut w = 0;
+        let mut bits = 0u64;
+        std::iter::from_fn(move || loop {
+            if bits != 0 {
+                let i = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                return Some(span.start_pfn + (w * 64 + i - lo) as u64);
+            }
+            if next_word * 64 >= hi {
+                return None;
+            }
+            w = first_set_from(&self.used, next_word)?;
+            if w * 64 >= hi {
+                return None;
+            }
+            next_word = w + 1;
+            let mut m = !self.l0[w];
+            if w * 64 < lo {
+                m &= !0u64 << (lo - w * 64);
+            }
+            if (w + 1) * 64 > hi {
+                m &= (1u64 << (hi - w * 64)) - 1;
+            }
+            bits = m;
+        })
+    }
+}
+
+/// Free extents keyed by their end: `end -> start` (`[start, end)`), disjoint and never
+/// adjacent. Keyed by the end so that the common updates (taking the lowest frame of an
+/// extent, giving back the frame just below one) change a value in place.
+#[derive(Debug)]
+struct Extents {
+    free: BpMap<u64, u64>,
+}
+
+impl Extents {
+    /// Every pool frame free.
+    fn new(pool: &[NodeSpan]) -> Self {
+        let mut free = BpMap::new();
+        let mut last: Option<(u64, u64)> = None;
+        for n in pool {
+            if n.start_pfn == n.end_pfn {
+                continue;
+            }
+            // Adjacent node spans form one extent (extents never touch).
+            match last {
+                Some((s, e)) if e == n.start_pfn => last = Some((s, n.end_pfn)),
+                Some((s, e)) => {
+                    free.insert(e, s);
+                    last = Some((n.start_pfn, n.end_pfn));
+                }
+                None => last = Some((n.start_pfn, n.end_pfn)),
+            }
+        }
+        if let Some((s, e)) = last {
+            free.insert(e, s);
+        }
+        Extents { free }
+    }
+
+    fn is_free(&self, pfn: u64) -> bool {
+        matches!(self.free.first_above(&pfn), Some((_, s)) if s <= pfn)
+    }
+
+    /// Takes the lowest free PFN in `[lo, hi)` (`lo < hi`), with one descent of the tree.
+    fn take_lowest_in(&mut self, lo: u64, hi: u64) -> Option<u64> {
+        let mut extent = self.free.first_above_entry(&lo)?;
+        let (e, s) = (extent.key(), extent.value());
+        let pfn = s.max(lo);
+        if pfn >= hi {
+            return None;
+        }
+        if pfn + 1 == e {
+            extent.remove();
+        } else {
+            extent.set_value(pfn + 1);
+        }
+        if s < pfn {
+            self.free.insert(pfn, s);
+        }
+        Some(pfn)
+    }
+
+    /// Gives back pool frame `pfn`; false (and no change) if it is free.
+    fn free(&mut self, pfn: u64) -> bool {
+        // The extent ending exactly at pfn (if any), and the one above.
+        let (below, above) = self.free.around(&pfn);
+        let below_start = below.filter(|&(e, _)| e == pfn).map(|(_, s)| s);
         match (above, below_start) {
             // pfn lies inside a free extent: a double free.
-            (Some((_, s)), _) if *s <= pfn => return false,
+            (Some((_, s)), _) if s <= pfn => return false,
             // The extent above starts right after pfn: grow it downwards in place, and absorb
             // the extent below if there is one.
-            (Some((_, s)), below) if *s == pfn + 1 => {
-                *s = below.unwrap_or(pfn);
+            (Some((_, s)), below) if s == pfn + 1 => {
+                if let Some((_, start)) = self.free.first_above_mut(&pfn) {
+                    *start = below.unwrap_or(pfn);
+                }
                 if below.is_some() {
                     self.free.remove(&pfn);
                 }
@@ -181,40 +443,33 @@ impl PageAllocator {
                 self.free.insert(pfn + 1, pfn);
             }
         }
-        self.free_per_node[node] += 1;
         true
     }
 
-    /// Free pages per node.
-    pub(crate) fn free_per_node(&self) -> &[u64] {
-        &self.free_per_node
-    }
-
-    /// Allocated pool frames, ascending.
-    pub(crate) fn allocated(&self) -> impl Iterator<Item = u64> + '_ {
-        self.pool.iter().flat_map(move |span| {
-            let mut cursor = span.start_pfn;
-            let mut extents = self
-                .free
-                .range((Excluded(span.start_pfn), Unbounded))
-                .map(|(&e, &s)| (s, e));
-            let mut pending: Option<(u64, u64)> = None;
-            std::iter::from_fn(move || loop {
-                if cursor >= span.end_pfn {
-                    return None;
+    /// The allocated frames of `span`, ascending.
+    fn allocated(&self, span: NodeSpan) -> impl Iterator<Item = u64> + '_ {
+        let mut cursor = span.start_pfn;
+        // Extents ending above the span's start.
+        let mut extents = self
+            .free
+            .iter_from(&(span.start_pfn + 1))
+            .map(|(e, s)| (s, e));
+        let mut pending: Option<(u64, u64)> = None;
+        std::iter::from_fn(move || loop {
+            if cursor >= span.end_pfn {
+                return None;
+            }
+            if pending.is_none_or(|(_, e)| e <= cursor) {
+                pending = extents.next();
+            }
+            match pending {
+                Some((s, e)) if s <= cursor => cursor = e,
+                _ => {
+                    let p = cursor;
+                    cursor += 1;
+                    return Some(p);
                 }
-                if pending.is_none_or(|(_, e)| e <= cursor) {
-                    pending = extents.next();
-                }
-                match pending {
-                    Some((s, e)) if s <= cursor => cursor = e,
-                    _ => {
-                        let p = cursor;
-                        cursor += 1;
-                        return Some(p);
-                    }
-                }
-            })
+            }
         })
     }
 }
@@ -265,5 +520,74 @@ mod tests {
         assert_eq!(a.alloc(None, Gfp::KERNEL | Gfp::DMA), None);
         assert_eq!(a.alloc(Some(0), Gfp::DMA), None);
         assert_eq!(a.free_per_node(), &[(1 << 20) + 4 - 256 - 2]);
+    }
+
+    /// The bitmap and the extents give the same answers to the same calls.
+    #[test]
+    fn bitmap_matches_extents() {
+        let machines: [&[(u64, u64)]; 6] = [
+            &[(0, 1000)],
+            // Large enough for every summary level (more than 64 * 64 words).
+            &[(0, 300_000)],
+            &[
+                (0, 9000),
+                (9000, 20_000),
+                ((1 << 20) - 5000, (1 << 20) + 9000),
+            ],
+            &[(0, 1024), (1024, 2048)],
+            // Spans with gaps, one across the 4 GiB zone boundary, odd sizes.
+            &[
+                (300, 301),
+                (500, 777),
+                ((1 << 20) - 100, (1 << 20) + 130),
+                (1 << 21, (1 << 21) + 65),
+            ],
+            &[(0, 256), (256, 300), (4096, 4096 + 64 * 3)],
+        ];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        };
+        for nodes in machines {
+            let cfg = MachineConfig::with_nodes(nodes);
+            let mut bits = PageAllocator::new(&cfg);
+            assert!(matches!(bits.free, FreeSet::Bits(_)));
+            let mut ext = PageAllocator::with_extents(&cfg);
+            let lo = nodes[0].0;
+            let hi = nodes[nodes.len() - 1].1 + 10;
+            let mut taken = Vec::new();
+            for step in 0..30_000 {
+                if next() % 3 != 0 {
+                    let node = (next() % (nodes.len() as u64 + 1)) as u32;
+                    let node = (node < nodes.len() as u32).then_some(node);
+                    let gfp = match next() % 4 {
+                        0 => Gfp::KERNEL | Gfp::THISNODE,
+                        1 => Gfp::VMALLOC32,
+                        _ => Gfp::KERNEL,
+                    };
+                    let a = bits.alloc(node, gfp);
+                    assert_eq!(a, ext.alloc(node, gfp), "step {step}");
+                    taken.extend(a);
+                } else if !taken.is_empty() && next() % 4 != 0 {
+                    let pfn = taken.swap_remove((next() % taken.len() as u64) as usize);
+                    assert!(bits.free(pfn) && ext.free(pfn));
+                } else {
+                    // Anything: a double free, a frame outside the pool.
+                    let pfn = lo + next() % (hi - lo);
+                    assert_eq!(bits.free(pfn), ext.free(pfn), "step {step}");
+                    taken.retain(|&p| p != pfn);
+                }
+                let q = lo + next() % (hi - lo);
+                assert_eq!(bits.is_free(q), ext.is_free(q));
+                assert_eq!(bits.free_per_node(), ext.free_per_node());
+                if step % 1000 == 0 {
+                    assert!(bits.allocated().eq(ext.allocated()));
+                }
+            }
+            assert!(bits.allocated().eq(ext.allocated()));
+        }
     }
 }

@@ -7,12 +7,11 @@
 pub mod free_gaps;
 mod search_cache;
 
-use std::collections::BTreeSet;
-
 use free_gaps::FreeGaps;
 use search_cache::{BusyAreas, HoleTest, SearchCache};
 
 use crate::addr::PAGE_SIZE;
+use crate::bptree::BpMap;
 use crate::event::Event;
 use crate::slab::Slab;
 
@@ -48,6 +47,13 @@ pub(crate) struct VmapArea {
     pub(crate) lazy_pages: u64,
 }
 
+/// The busy-set key of the area `id` starting at `start`: `(start, id)` in one integer, so
+/// that its order is the pair's and a comparison is one wide compare.
+#[inline]
+fn busy_key(start: u64, id: u32) -> u128 {
+    (u128::from(start) << 32) | u128::from(id)
+}
+
 /// The outcome of one placement attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Placement {
@@ -62,13 +68,13 @@ pub(crate) enum Placement {
 
 /// The busy areas in address order, as the 4.x search reads them.
 struct BusyView<'a> {
-    busy: &'a BTreeSet<(u64, u32)>,
+    busy: &'a BpMap<u128, ()>,
     slab: &'a Slab<VmapArea>,
 }
 
 impl BusyView<'_> {
-    fn key(&self, id: u32) -> Option<(u64, u32)> {
-        Some((self.slab.get(id)?.start, id))
+    fn key(&self, id: u32) -> Option<u128> {
+        Some(busy_key(self.slab.get(id)?.start, id))
     }
 }
 
@@ -81,25 +87,30 @@ impl BusyAreas for BusyView<'_> {
     fn first_ending_at_or_above(&self, addr: u64) -> Option<u32> {
         // The last area starting below `addr` if it reaches `addr` (areas are disjoint, so
         // none before it does); otherwise the first starting at or above `addr`.
-        if let Some(&(_, id)) = self.busy.range(..(addr, 0)).next_back() {
+        let at = busy_key(addr, 0);
+        if let Some((key, ())) = at
+            .checked_sub(1)
+            .and_then(|k| self.busy.last_at_or_below(&k))
+        {
+            let id = key as u32;
             if self.slab.get(id).is_some_and(|va| va.end >= addr) {
                 return Some(id);
             }
         }
-        self.busy.range((addr, 0)..).next().map(|&(_, id)| id)
+        self.busy.iter_from(&at).next().map(|(key, ())| key as u32)
     }
 
     fn walk_from(&self, id: u32) -> impl Iterator<Item = (u64, u64)> + '_ {
         // An id that is not busy walks nothing.
         self.key(id)
             .into_iter()
-            .flat_map(move |key| self.busy.range(key..))
-            .filter_map(|&(_, id)| self.slab.get(id).map(|va| (va.start, va.end)))
+            .flat_map(move |key| self.busy.iter_from(&key))
+            .filter_map(|(key, ())| self.slab.get(key as u32).map(|va| (va.start, va.end)))
     }
 
     fn prev(&self, id: u32) -> Option<u32> {
-        let key = self.key(id)?;
-        self.busy.range(..key).next_back().map(|&(_, id)| id)
+        let key = self.key(id)?.checked_sub(1)?;
+        self.busy.last_at_or_below(&key).map(|(key, ())| key as u32)
     }
 }
 
@@ -107,14 +118,16 @@ impl BusyAreas for BusyView<'_> {
 #[derive(Debug)]
 pub(crate) struct VmapAreas {
     pub(crate) slab: Slab<VmapArea>,
-    /// `(va_start, id)`: address order; the id only breaks ties (which a correct allocator
-    /// never creates, I1).
-    pub(crate) busy: BTreeSet<(u64, u32)>,
+    /// `(va_start, id)` packed by [`busy_key`]: address order; the id only breaks ties
+    /// (which a correct allocator never creates, I1).
+    busy: BpMap<u128, ()>,
     gaps: FreeGaps,
     /// Lazily freed areas, oldest first.
     pub(crate) lazy: Vec<u32>,
     /// `vmap_lazy_nr`.
     pub(crate) lazy_nr: u64,
+    /// Scratch space of the purge (kept to avoid an allocation per purge).
+    purge_batch: Vec<(u64, u32, u64)>,
     /// `faithful_4x_cache=on`: place by the literal 4.x search of [`search_cache`].
     faithful: bool,
     /// The 4.x search cache (used only when `faithful`).
@@ -126,10 +139,11 @@ impl VmapAreas {
     pub(crate) fn new(faithful: bool) -> Self {
         VmapAreas {
             slab: Slab::default(),
-            busy: BTreeSet::new(),
+            busy: BpMap::new(),
             gaps: FreeGaps::new(),
             lazy: Vec::new(),
             lazy_nr: 0,
+            purge_batch: Vec::new(),
             faithful,
             cache: SearchCache::default(),
         }
@@ -204,7 +218,7 @@ impl VmapAreas {
             request,
             lazy_pages: 0,
         });
-        self.busy.insert((start, id));
+        self.busy.insert(busy_key(start, id), ());
         if self.faithful {
             self.cache.inserted(id);
         }
@@ -238,7 +252,8 @@ impl VmapAreas {
 
     /// The busy area containing `addr` (`find_vmap_area`, a range lookup since 3.11).
     pub(crate) fn find(&self, addr: u64) -> Option<u32> {
-        let &(_, id) = self.busy.range(..=(addr, u32::MAX)).next_back()?;
+        let (key, ()) = self.busy.last_at_or_below(&busy_key(addr, u32::MAX))?;
+        let id = key as u32;
         let va = self.slab.get(id)?;
         (addr < va.end).then_some(id)
     }
@@ -246,9 +261,8 @@ impl VmapAreas {
     /// True if a busy area starts exactly at `addr`.
     fn starts_at(&self, addr: u64) -> bool {
         self.busy
-            .range((addr, 0)..=(addr, u32::MAX))
-            .next()
-            .is_some()
+            .last_at_or_below(&busy_key(addr, u32::MAX))
+            .is_some_and(|(key, ())| (key >> 32) as u64 == addr)
     }
 
     /// `free_vmap_area_noflush` without the threshold test: the area becomes lazy and adds
@@ -266,7 +280,7 @@ impl VmapAreas {
     pub(crate) fn release_now(&mut self, id: u32) {
         self.cache_freeing(id);
         if let Some(va) = self.slab.remove(id) {
-            self.busy.remove(&(va.start, id));
+            self.busy.remove(&busy_key(va.start, id));
             self.gaps_release(va.start, va.end);
         }
     }
@@ -285,19 +299,53 @@ impl VmapAreas {
             hi = hi.max(va.end);
         }
         events.push(Event::TlbFlush { start: lo, end: hi });
-        for &id in lazy.iter().rev() {
-            // __free_vmap_area, newest first: the cache moves see the busy set as it is now.
-            self.cache_freeing(id);
-            let Some(va) = self.slab.remove(id) else {
-                continue;
-            };
-            self.busy.remove(&(va.start, id));
-            self.lazy_nr = self.lazy_nr.saturating_sub(va.lazy_pages);
-            let mut end = va.end;
-            if over_release && self.starts_at(va.end) {
-                end = va.end.saturating_add(PAGE_SIZE);
+        if over_release || self.faithful {
+            // The planted fault, and the 4.x cache's moves (__free_vmap_area, newest first),
+            // look at the busy set as it shrinks: one area at a time.
+            for &id in lazy.iter().rev() {
+                self.cache_freeing(id);
+                let Some(va) = self.slab.remove(id) else {
+                    continue;
+                };
+                self.busy.remove(&busy_key(va.start, id));
+                self.lazy_nr = self.lazy_nr.saturating_sub(va.lazy_pages);
+                let mut end = va.end;
+                if over_release && self.starts_at(va.end) {
+                    end = va.end.saturating_add(PAGE_SIZE);
+                }
+                self.gaps_release(va.start, end);
             }
-            self.gaps_release(va.start, end);
+        } else {
+            // The outcome does not depend on the order: the busy set loses these keys and the
+            // free space gains the union of their ranges. So the ranges are released as
+            // runs of adjacent areas, and the busy keys removed as one sorted batch.
+            let mut batch = std::mem::take(&mut self.purge_batch);
+            for &id in lazy.iter().rev() {
+                let Some(va) = self.slab.remove(id) else {
+                    continue;
+                };
+                self.lazy_nr = self.lazy_nr.saturating_sub(va.lazy_pages);
+                batch.push((va.start, id, va.end));
+            }
+            batch.sort_unstable();
+            let mut run: Option<(u64, u64)> = None;
+            for &(start, _, end) in &batch {
+                run = match run {
+                    Some((s, e)) if start <= e => Some((s, e.max(end))),
+                    Some((s, e)) => {
+                        self.gaps_release(s, e);
+                        Some((start, end))
+                    }
+                    None => Some((start, end)),
+                };
+            }
+            if let Some((s, e)) = run {
+                self.gaps_release(s, e);
+            }
+            let keys: Vec<u128> = batch.iter().map(|&(s, id, _)| busy_key(s, id)).collect();
+            self.busy.remove_sorted(&keys);
+            batch.clear();
+            self.purge_batch = batch;
         }
         lazy.clear();
         self.lazy = lazy;
@@ -329,5 +377,10 @@ impl VmapAreas {
     /// Number of busy areas.
     pub(crate) fn busy_len(&self) -> usize {
         self.busy.len()
+    }
+
+    /// The ids of the busy areas in address order.
+    pub(crate) fn busy_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.busy.iter().map(|(key, ())| key as u32)
     }
 }

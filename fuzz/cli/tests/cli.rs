@@ -337,20 +337,6 @@ fn replay_explain_and_minimize_agree() {
     );
 }
 
-/// Findings of a campaign under a planted fault: saved unminimized at once, with the full
-/// reproduce command (feature and fault); the summary's rule count matches its list; one diff
-/// heading.
-fn wait_for(pred: impl Fn() -> bool, what: &str) {
-    let start = Instant::now();
-    while !pred() {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "timed out: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn files(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .map(|rd| {
@@ -365,7 +351,7 @@ fn files(dir: &Path) -> Vec<String> {
 
 /// Ctrl-C during minimization keeps the finding on disk, says where, and exits 130.
 ///
-/// The campaign starts from one seed: 40 vmallocs of 600 pages (each with a nested pages
+/// The campaign starts from one seed: 80 vmallocs of 600 pages (each with a nested pages
 /// array: slow to run, so minimization is still at its first runs when the signal comes),
 /// then a 1-page area is freed and purged and a 1-page vmalloc asks for exactly its 2-page
 /// hole, which `fit_rejects_exact_hole` refuses: a wrong placement at the last op.
@@ -375,7 +361,7 @@ fn ctrl_c_during_minimization_keeps_the_finding() {
     let seeds = out.join("seeds");
     std::fs::create_dir_all(&seeds).unwrap();
     let mut t = String::from("vmfuzz-trace v1\nexpect: clean\nvmalloc 0x1000\n");
-    for _ in 0..40 {
+    for _ in 0..80 {
         t.push_str("vmalloc 0x258000\n");
     }
     t.push_str("vfree area#0\nvm_unmap_aliases\nvmalloc 0x1000\n");
@@ -401,9 +387,16 @@ fn ctrl_c_during_minimization_keeps_the_finding() {
         .spawn()
         .unwrap();
     let first = findings.join("wrong_placement-0.trace");
-    wait_for(|| first.exists(), "the unminimized finding");
-    // Let minimization start, then interrupt it.
-    std::thread::sleep(Duration::from_millis(300));
+    // Interrupt as soon as the unminimized finding is on disk: minimization has started (or
+    // is about to, and then stops at once), and takes far longer than this poll.
+    let start = Instant::now();
+    while !first.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "timed out waiting for the unminimized finding"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
     let sent = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
