@@ -12,6 +12,7 @@
 //! `design §N` cites a section of `docs/design.md`.
 
 pub mod call;
+pub mod derive;
 pub mod reslot;
 pub mod scope;
 pub mod tracker;
@@ -25,7 +26,7 @@ pub use tracker::{Handle, HandleKind, Tracker};
 
 use crate::behaviour::{Behaviours, Feature};
 use crate::finding::{Finding, FindingKind};
-use crate::ops::{Input, Machine, Paging};
+use crate::ops::{Input, Machine, OpKind, Paging};
 use crate::oracle::walk::{self, WalkParams, WalkResult};
 use crate::oracle::{self, Inspect, Observation, Oracle, Scope, Side};
 use crate::subject::{Event, Fatal, Kernel, RawMemory, Reference, StateView};
@@ -133,10 +134,7 @@ pub fn run_full<S: Kernel + ?Sized, M: Reference>(
         let supported = r.subject.supports(op.kind()) && r.model.supports(op.kind());
         let arrays = r.model.array_areas();
         let call = supported
-            .then(|| {
-                r.tracker
-                    .resolve(op, &r.model_state.busy, &arrays, i + 1 == n)
-            })
+            .then(|| r.tracker.resolve(op, &r.model_state, &arrays, i + 1 == n))
             .flatten();
         let Some(call) = call else {
             r.skip(i, op, &line);
@@ -149,7 +147,7 @@ pub fn run_full<S: Kernel + ?Sized, M: Reference>(
                 return (r.report, Some(f));
             }
         }
-        match r.step(i, &line, &call, false) {
+        match r.step(i, &line, op.kind(), &call, false) {
             Ok(Some(fatal)) => {
                 r.report.ended = Some(fatal);
                 break;
@@ -348,6 +346,7 @@ impl<S: Kernel + ?Sized, M: Reference> Runner<'_, S, M> {
         &mut self,
         index: usize,
         line: &str,
+        kind: OpKind,
         call: &Call,
         force_whole: bool,
     ) -> Result<Option<Fatal>, Box<Finding>> {
@@ -429,7 +428,7 @@ impl<S: Kernel + ?Sized, M: Reference> Runner<'_, S, M> {
             self.whole_checked = whole;
         }
         self.behaviours
-            .record(call, &m, &m_events, &before, &self.model_state);
+            .record(kind, call, &m, &m_events, &before, &self.model_state);
         Ok(match (m, s) {
             (Err(f), _) => Some(f),
             _ => None,
@@ -443,7 +442,9 @@ impl<S: Kernel + ?Sized, M: Reference> Runner<'_, S, M> {
         let cleanup = self.tracker.cleanup();
         let last = cleanup.len().saturating_sub(1);
         for (k, call) in cleanup.into_iter().enumerate() {
-            if let Some(fatal) = self.step(first_index + k, "cleanup", &call, k == last)? {
+            if let Some(fatal) =
+                self.step(first_index + k, "cleanup", call.kind(), &call, k == last)?
+            {
                 self.report.ended = Some(fatal);
                 return Ok(());
             }
