@@ -38,6 +38,15 @@ third-party x86_64 crate), page ownership (leaks), lazy-free state and data read
 A finding is printed with the op where the two first disagree, a diff, and a command that
 reproduces it.
 
+VERSIONS. By default vmfuzz departs from every released 4.x kernel in placement: it takes the
+exact lowest fit, whereas every 4.x release tests its search cache with a strict `<` and so
+sometimes passes over an exact-fit hole, an off-by-one against the kernel's own intent, fixed
+here so that every placement has one checkable answer (docs/semantics.md, "Deliberate
+departures"). A trace's machine line restores released behaviour knob by knob
+(faithful_4x_cache=on, align_wrap_check=off, vunmap_lookup=find_vmap_area_deref, ...) or all
+at once with kernel=4.19.0 (v4.19.0 as shipped); generated inputs use the default mostly and
+the preset and each knob a fair share, and a finding's trace records them.
+
 INPUT FILES. Inputs are readable text traces (see corpus/README.md) or raw fuzzer byte files.
 A file is read as a trace unless raw bytes are asked for explicitly: a *.trace file, or any
 file that looks like text, is parsed as a trace (a bad header, a byte-order mark or an empty

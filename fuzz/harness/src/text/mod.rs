@@ -66,7 +66,7 @@ pub struct Trace {
 pub enum Expect {
     /// No finding, no BUG (`expect: clean`, the default).
     Clean,
-    /// Both sides report this BUG at the last op (`expect: bug <name>`).
+    /// Both sides report this BUG, which ends the input (`expect: bug <name>`).
     Bug(BugKind),
     /// Both sides report a `__GFP_NOFAIL` request that would loop for ever (`expect: hang`).
     Hang,
