@@ -41,8 +41,8 @@ reproduces it.
 VERSIONS. By default vmfuzz departs from every released 4.x kernel in placement: it takes the
 exact lowest fit, whereas every 4.x release tests its search cache with a strict `<` and so
 sometimes passes over an exact-fit hole, an off-by-one against the kernel's own intent, fixed
-here so that every placement has one checkable answer (docs/semantics.md, "Deliberate
-departures"). A trace's machine line restores released behaviour knob by knob
+here so that every placement has one checkable answer (docs/semantics.md, \"Deliberate
+departures\"). A trace's machine line restores released behaviour knob by knob
 (faithful_4x_cache=on, align_wrap_check=off, vunmap_lookup=find_vmap_area_deref, ...) or all
 at once with kernel=4.19.0 (v4.19.0 as shipped); generated inputs use the default mostly and
 the preset and each knob a fair share, and a finding's trace records them.
