@@ -140,10 +140,17 @@ pub fn run_full<S: Kernel + ?Sized, M: Reference>(
             r.skip(i, op, &line);
             continue;
         };
-        // The last op may end the input with a BUG, after which no state can be checked:
-        // check the whole state before it, unless the last check already did.
-        if i + 1 == n && !r.whole_checked {
-            if let Err(f) = r.whole_state_check(i, "before the last op") {
+        // The last op, or one that may end the input with a BUG, an oops or a hang, after
+        // which no state can be checked: check the whole state before it, unless the last
+        // check already did.
+        let fatal_ahead = scope::may_end_input(op, &call, r.machine);
+        if (i + 1 == n || fatal_ahead) && !r.whole_checked {
+            let when = if fatal_ahead {
+                "before an op that may end the input"
+            } else {
+                "before the last op"
+            };
+            if let Err(f) = r.whole_state_check(i, when) {
                 return (r.report, Some(f));
             }
         }
