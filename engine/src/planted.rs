@@ -21,8 +21,12 @@ pub enum PlantedBug {
     /// R2: a vmalloc-family VA (VM_ALLOC) is reserved without its guard page, so the next
     /// area can start right after the last mapped page.
     SkipGuardPage,
-    /// Bug 1 (2.6.28 "vmalloc allocator off by one"): a hole exactly as large as the request
-    /// is judged too small (the search asks for `size + 1`); R3 placement and I7.
+    /// Bug 1, "mm: vmalloc allocator off by one" (Nick Piggin, 2.6.28-rc, Nov 2008; merged
+    /// as `mm-vmalloc-gap-fix.patch`, commit id not verified): the walk compared the
+    /// candidate's end with the next area's start the wrong way round by one, so a hole
+    /// exactly as large as the request looked too small; exact fits were skipped, leaving
+    /// gaps (and failing at exhaustion). Planted as a search that asks for `size + 1`. Breaks
+    /// R3 (lowest fit) and I7.
     FitRejectsExactHole,
     /// R6/R8: after a data-page failure at index `i >= 2`, page `i - 1` is not freed (a page
     /// leak in the failure residue).
@@ -41,7 +45,9 @@ pub enum PlantedBug {
     /// semantics §10: `__GFP_ZERO` is ignored for vmalloc data pages (they keep the free-page
     /// poison).
     DropGfpZero,
-    /// R10 / bug 13: vfree or vunmap of an address in no busy VA returns without warning 5.
+    /// R10: vfree or vunmap of an address in no busy VA returns without warning 5. Synthetic:
+    /// the quiet variant of bug 13's mutation (semantics §15); the historical oops is
+    /// [`PlantedBug::VunmapNullDeref`].
     SilentBadFree,
     /// semantics §15 mutation "count the lazy pages without the guard": the lazy add counts one
     /// page less for a guarded VA, so `lazy_nr` drifts from I6 and the purge threshold moves.
