@@ -158,8 +158,10 @@ fn list_planted() -> Result<(), CliError> {
             crate::planted::build_hint()
         );
     }
-    for (name, what) in crate::planted::list() {
-        outln!("{name:<28} {what}");
+    let list = crate::planted::list();
+    let width = list.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+    for (name, what) in list {
+        outln!("{name:<width$} {what}");
     }
     Ok(())
 }
