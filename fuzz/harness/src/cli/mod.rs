@@ -1,10 +1,11 @@
 //! The `vmfuzz` command line (feature `cli`, on by default; the fuzz targets build the library
-//! without it): `fuzz`, `replay`, `explain`, `minimize`, `convert`.
+//! without it): `fuzz`, `cmin`, `replay`, `explain`, `minimize`, `convert`.
 //!
 //! Exit status, the same for every command: 0 clean (or the input met its `expect:` line), 1 a
 //! finding (or an input that did not meet its `expect:` line), 2 a usage or input error, 130
 //! and 143 interrupted by SIGINT and SIGTERM, 141 standard output closed (a pipe).
 
+mod cmin;
 mod convert;
 mod coverage_arg;
 mod fuzz;
@@ -73,6 +74,10 @@ enum Command {
     /// bound, writes the minimized trace beside it, prints the report and the command to
     /// reproduce it, and exits 1.
     Fuzz(fuzz::FuzzArgs),
+    /// Minimize a working corpus (default: fuzz/corpus/vmfuzz/): keep a small set of its
+    /// inputs that reaches the same code coverage (edge and hit-count bucket) and the same
+    /// behaviours, remove the others, and print the counts before and after.
+    Cmin(cmin::CminArgs),
     /// Replay traces or raw fuzzer inputs (files or directories) and check each one's
     /// `expect:` line. Prints a pass/fail line per file and a summary.
     Replay(replay::ReplayArgs),
@@ -188,6 +193,7 @@ pub fn main_with_coverage(registry: Registry, setup: CoverageSetup) -> ExitCode 
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Fuzz(a) => fuzz::run(a, &registry, &setup),
+        Command::Cmin(a) => cmin::run(a, &registry, &setup),
         Command::Replay(a) => replay::replay(a, &registry),
         Command::Minimize(a) => minimize::run(a, &registry),
         Command::Explain(a) => replay::explain(a, &registry),
