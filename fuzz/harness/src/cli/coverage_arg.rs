@@ -22,8 +22,8 @@ pub(super) struct CoverageArg {
     /// Follow the code coverage of the engine and the model (edges and hit counts, from
     /// SanitizerCoverage counters) besides behaviours. `on` builds an instrumented copy of
     /// this binary into target/vmfuzz-cov/ with cargo if this one is not (stable Rust, nothing
-    /// to install; the first build takes a few minutes) and runs it; if that fails the command
-    /// says why and goes on with behaviours only. `off`: behaviours only.
+    /// to install; the first build takes a few minutes) and runs it; if that fails, `fuzz` says
+    /// why and goes on with behaviours only, and `cmin` stops. `off`: behaviours only.
     #[arg(long, value_enum, default_value_t = CoverageMode::On, value_name = "on|off")]
     coverage: CoverageMode,
 }

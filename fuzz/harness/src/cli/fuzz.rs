@@ -34,7 +34,8 @@ pub const MAX_LEN_LIMIT: usize = 1 << 20;
 
 #[derive(clap::Args, Debug)]
 pub(super) struct FuzzArgs {
-    /// Seed of the campaign; the same seed with `--jobs 1 --runs N` repeats it exactly.
+    /// Seed of the campaign; the same seed with `--jobs 1 --runs N` repeats it exactly (from
+    /// the same starting corpora: a fresh `--corpus-out` repeats a run from scratch).
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Stop after this many seconds (0: no time limit; stop with Ctrl-C).
@@ -43,7 +44,8 @@ pub(super) struct FuzzArgs {
     /// Stop after this many inputs (at least 1).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     runs: Option<u64>,
-    /// Worker threads (1 to 256).
+    /// Jobs (1 to 256): with coverage, worker processes that share the working corpus (the
+    /// coverage counters are per process); with `--coverage off`, threads.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     jobs: u16,
     /// Longest generated input in bytes (16 to 1048576).
@@ -73,9 +75,9 @@ pub(super) struct FuzzArgs {
     minimize_time: u64,
     #[command(flatten)]
     coverage: CoverageArg,
-    /// Append a CSV line (elapsed_s,inputs,ops,corpus,edges,behaviours) to FILE every
-    /// `--stats-interval` seconds and at the end, after a header line (a report of the run:
-    /// the results never depend on it).
+    /// Write a CSV report to FILE (replaced if it exists): a header line, then a line
+    /// (elapsed_s,inputs,ops,corpus,edges,behaviours) every `--stats-interval` seconds and at
+    /// the end. A report of the run: the results never depend on it.
     #[arg(long, value_name = "FILE")]
     stats: Option<PathBuf>,
     /// Seconds between two lines of `--stats` (1 to 3600).
