@@ -274,3 +274,45 @@ fn without_the_instrumented_build_fuzz_says_so_and_cmin_refuses() {
         text(&o.stderr)
     );
 }
+
+/// With coverage, `--jobs 1 --runs N` still repeats exactly from its seed and its starting
+/// corpora: the same summary and the same inputs saved (the counts of an input are
+/// deterministic, and the entry mutated is chosen by a deterministic cost, never by time).
+#[test]
+fn a_run_budget_repeats_exactly_with_coverage() {
+    let dir = scratch("repeat");
+    let run = |name: &str| {
+        let corpus = dir.join(name);
+        let o = bin()
+            .args([
+                "fuzz", "--runs", "400", "--time", "0", "--seed", "7", "--quiet",
+            ])
+            .args(["--minimize-time", "0", "--corpus-out"])
+            .arg(&corpus)
+            .arg("--out")
+            .arg(dir.join("findings"))
+            .output()
+            .unwrap();
+        start_line(&o);
+        let summary: Vec<String> = text(&o.stdout)
+            .lines()
+            .filter(|l| l.contains("edges ") || l.contains("behaviours reached"))
+            // Drop the rates (inputs/s, ops/s): they depend on the machine.
+            .map(|l| {
+                l.split(", ")
+                    .map(|part| part.split(" (").next().unwrap_or(part))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .collect();
+        let mut names: Vec<String> = std::fs::read_dir(&corpus)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        (summary, names)
+    };
+    let (a, b) = (run("a"), run("b"));
+    assert!(!a.1.is_empty());
+    assert_eq!(a, b);
+}
