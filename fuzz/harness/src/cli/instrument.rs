@@ -13,7 +13,7 @@
 //! copy finds its counters at start-up, and [`CoverageSetup::counters`] hands them over.
 //!
 //! Cargo does not see the flags a wrapper adds, so the copy's rustflags also carry a `--cfg`
-//! naming the flag set ([`flags_stamp`]): a change of flags rebuilds the copy.
+//! naming the flag set (`flags_stamp`): a change of flags rebuilds the copy.
 //!
 //! If anything is missing (no cargo, no sources, a failed build, a copy without counters), the
 //! campaign says so and runs on behaviours only.
