@@ -377,8 +377,12 @@ fn ctrl_c_during_minimization_keeps_the_finding() {
             "--quiet",
             "--minimize-time",
             "600",
-            "--corpus",
+            "--coverage",
+            "off",
+            "--corpus-out",
         ])
+        .arg(out.join("working"))
+        .arg("--corpus")
         .arg(&seeds)
         .arg("--out")
         .arg(&findings)
@@ -426,6 +430,7 @@ fn ctrl_c_during_minimization_keeps_the_finding() {
 #[test]
 fn two_concurrent_campaigns_keep_both_findings() {
     let out = scratch("concurrent");
+    let working = scratch("concurrent-working");
     let spawn = |seed: &str| {
         bin()
             .args([
@@ -437,8 +442,12 @@ fn two_concurrent_campaigns_keep_both_findings() {
                 "--quiet",
                 "--minimize-time",
                 "2",
-                "--out",
+                "--coverage",
+                "off",
+                "--corpus-out",
             ])
+            .arg(working.join(seed))
+            .arg("--out")
             .arg(&out)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -478,7 +487,10 @@ fn two_concurrent_campaigns_keep_both_findings() {
 fn the_summary_counts_the_rules_it_lists() {
     let out = scratch("summary");
     let o = bin()
-        .args(["fuzz", "--runs", "12", "--seed", "3", "--quiet", "--out"])
+        .args(["fuzz", "--runs", "12", "--seed", "3", "--quiet"])
+        .args(["--coverage", "off", "--corpus-out"])
+        .arg(out.join("working"))
+        .arg("--out")
         .arg(&out)
         .output()
         .unwrap();

@@ -36,6 +36,19 @@ impl Category {
             Category::Shape => "shape",
         }
     }
+
+    /// The category named `name` ([`Category::name`]).
+    pub fn from_name(name: &str) -> Option<Category> {
+        [
+            Category::Op,
+            Category::Outcome,
+            Category::Event,
+            Category::Rule,
+            Category::Shape,
+        ]
+        .into_iter()
+        .find(|c| c.name() == name)
+    }
 }
 
 /// One behaviour.
