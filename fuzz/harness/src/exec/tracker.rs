@@ -3,7 +3,7 @@
 //! Slots resolve as `slot % candidates` (never an early return: design §7). An op with no
 //! candidate, or one whose target the generator must never produce (design §3.15: a bad or
 //! interior free inside a nested pages-array area, anything touching an area queued for
-//! deferred free, `__free_page` of a page a live vmap still maps, writes through a read-only
+//! deferred free, `__free_page` of a page a vmap still maps (live or queued), writes through a read-only
 //! mapping), is skipped.
 //! The live set is reconciled with the model's busy list after every op, so frees by any path
 //! (interior pointers, stale addresses that hit a reused VA, deferred work) are followed.
@@ -88,8 +88,8 @@ pub struct Tracker {
     pub page_origins: Vec<usize>,
     /// Recently freed areas, newest last.
     pub stale: Vec<Stale>,
-    /// Areas queued for deferred free.
-    pub queued: Vec<Stale>,
+    /// Areas queued for deferred free (a queued vmap still maps its caller pages).
+    pub queued: Vec<Handle>,
     /// A free of an address in no busy VA oopses (`vunmap_lookup=find_vmap_area_deref`): such
     /// frees are made only as the last op.
     pub free_outside_oopses: bool,
@@ -236,7 +236,13 @@ impl Tracker {
                     PageRef::Caller(slot) => *pick(&self.pages, slot)?,
                     PageRef::Pfn(pfn) => pfn,
                 };
-                if self.areas.iter().any(|h| h.pfns.contains(&pfn)) {
+                // A vmap that still maps it, live or queued for a deferred free.
+                if self
+                    .areas
+                    .iter()
+                    .chain(&self.queued)
+                    .any(|h| h.pfns.contains(&pfn))
+                {
                     return None;
                 }
                 Call::FreePage(pfn)
@@ -460,16 +466,16 @@ impl Tracker {
             Call::VfreeDeferred { addr, .. } => {
                 if let Some(i) = self.areas.iter().position(|h| h.start == *addr) {
                     let h = self.areas.remove(i);
-                    self.queued.push(Stale {
-                        start: h.start,
-                        va_size: h.va_size,
-                        origin: h.origin,
-                    });
+                    self.queued.push(h);
                 }
             }
             Call::RunDeferred => {
                 let q = std::mem::take(&mut self.queued);
-                self.stale.extend(q);
+                self.stale.extend(q.into_iter().map(|h| Stale {
+                    start: h.start,
+                    va_size: h.va_size,
+                    origin: h.origin,
+                }));
             }
             _ => {}
         }
