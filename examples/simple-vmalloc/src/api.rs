@@ -9,8 +9,8 @@ use vmfuzz::ops::{
     VM_MAP, VM_USERMAP,
 };
 use vmfuzz::subject::{
-    Alloc, ArrayKind, BugKind, BusyArea, Context, Event, Fatal, Kernel, LiveObjects, RawMemory,
-    StateView, VmInfo,
+    Alloc, ArrayKind, BugKind, BusyArea, Context, Event, Fatal, Kernel, LiveObjects, PageBytes,
+    RawMemory, StateView, VmInfo,
 };
 
 use crate::kernel::{page_align, State};
@@ -297,6 +297,13 @@ impl Kernel for SimpleVmalloc {
             self.s.contents.read(pfn, offset, n, &mut out);
         }
         Ok(out)
+    }
+    /// A page as this subject stores it: one fill byte until it is first written.
+    fn read_page(&self, va: u64) -> Option<PageBytes> {
+        if va % PAGE_SIZE != 0 {
+            return None;
+        }
+        self.s.translate(va).map(|pfn| self.s.contents.page(pfn))
     }
     fn take_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.s.events)

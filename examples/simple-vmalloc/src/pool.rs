@@ -198,6 +198,14 @@ impl Contents {
         self.pages.remove(&pfn);
     }
 
+    /// The whole frame `pfn`.
+    pub fn page(&self, pfn: u64) -> PageBytes {
+        self.pages
+            .get(&pfn)
+            .cloned()
+            .unwrap_or(PageBytes::Uniform(POISON))
+    }
+
     /// Append bytes `offset..offset + len` of frame `pfn` to `out`.
     pub fn read(&self, pfn: u64, offset: usize, len: usize, out: &mut Vec<u8>) {
         match self.pages.get(&pfn) {
