@@ -300,7 +300,7 @@ impl Kernel for SimpleVmalloc {
     }
     /// A page as this subject stores it: one fill byte until it is first written.
     fn read_page(&self, va: u64) -> Option<PageBytes> {
-        if va % PAGE_SIZE != 0 {
+        if !va.is_multiple_of(PAGE_SIZE) {
             return None;
         }
         self.s.translate(va).map(|pfn| self.s.contents.page(pfn))

@@ -297,7 +297,7 @@ impl State {
         if addr == 0 {
             return;
         }
-        if addr % PAGE_SIZE != 0 {
+        if !addr.is_multiple_of(PAGE_SIZE) {
             self.events.push(Event::BadAddress { addr });
             return;
         }
