@@ -168,8 +168,9 @@ impl Kernel for SimpleVmalloc {
     }
     fn module_alloc(&mut self, size: u64, caller: u32) -> Alloc {
         let m = &self.s.machine;
-        let (start, end) = (m.modules_vaddr + m.module_load_offset, m.modules_end);
-        if page_align(size) > m.modules_end - m.modules_vaddr {
+        let start = m.modules_vaddr.saturating_add(m.module_load_offset);
+        let end = m.modules_end;
+        if page_align(size) > m.modules_end.saturating_sub(m.modules_vaddr) {
             return Ok(None);
         }
         self.s

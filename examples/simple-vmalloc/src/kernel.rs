@@ -280,7 +280,7 @@ impl State {
             self.contents.freed(pfn);
         }
         match vm.array {
-            ArrayKind::Kmalloc { .. } => self.small_arrays -= 1,
+            ArrayKind::Kmalloc { .. } => self.small_arrays = self.small_arrays.saturating_sub(1),
             ArrayKind::Vmalloc { addr } => self.unmap_area(addr, true, check),
             ArrayKind::None => {}
         }
