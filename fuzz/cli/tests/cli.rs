@@ -241,6 +241,42 @@ fn planted_list_and_unknown_names() {
     }
 }
 
+/// `--subject list` names every subject the binary registers: the engine and the worked
+/// example `simple-vmalloc` with its bug (`simple`) and without (`simple-fixed`); a trace of
+/// the example's bug replays as found on `simple` and clean on `simple-fixed`.
+#[test]
+fn subject_list_and_the_example_subjects() {
+    let o = run(&["fuzz", "--subject", "list"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = text(&o.stdout);
+    let names: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(names, ["engine", "simple", "simple-fixed"], "{out}");
+    let dir = scratch("subjects");
+    let f = dir.join("lazy.trace");
+    // 12000 pages on a 12032-page machine: the nested array and the data pages fit, the page
+    // tables do not, so the call fails with 12001 pages lazily freed, above lazy_max_pages =
+    // 8192 (one CPU): the failure path must purge (R8, R9 step 2).
+    std::fs::write(
+        &f,
+        "vmfuzz-trace v1\nmachine paging=4 cpus=1 pte=A\nnode 0x0-0x3000\n\
+         expect: invariant_broken\nvmalloc 0x2ee0000\n",
+    )
+    .unwrap();
+    let o = run(&["replay", "--subject", "simple", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
+    let o = run(&["replay", "--subject", "simple-fixed", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("the run was clean"),
+        "{}",
+        text(&o.stdout)
+    );
+    no_panic(&o);
+}
+
 /// A raw input that ends in a `__GFP_NOFAIL` hang converts to a trace that says so, and
 /// replays as a pass (raw bytes have no `expect:` line; a hang on both sides is no finding).
 #[test]

@@ -261,7 +261,7 @@ fn recorded_run(
         if s.index < notes.len() {
             notes[s.index] = Some(match &s.call {
                 Some(c) if s.model == s.subject => format!("{c} -> {}", s.model),
-                Some(c) => format!("{c} -> model {} / engine {}", s.model, s.subject),
+                Some(c) => format!("{c} -> model {} / {} {}", s.model, subject.name, s.subject),
                 None => "skipped".into(),
             });
         }

@@ -184,6 +184,9 @@ impl<S: Kernel + ?Sized> Inspect for Inspected<'_, S> {
     fn read(&self, addr: u64, len: usize) -> Result<Vec<u8>, u64> {
         self.0.read(addr, len)
     }
+    fn read_page(&self, va: u64) -> Option<crate::subject::PageBytes> {
+        self.0.read_page(va)
+    }
     fn check_structures(&self) -> Result<(), String> {
         self.0.check_structures()
     }
