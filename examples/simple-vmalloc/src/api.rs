@@ -365,4 +365,14 @@ impl Kernel for SimpleVmalloc {
             OpKind::GetVmArea | OpKind::GetVmAreaRange | OpKind::FreeVmArea | OpKind::Vmap
         )
     }
+    fn declines(&self, machine: &Machine) -> Option<String> {
+        let knobs = machine.knobs.non_default();
+        (!knobs.is_empty()).then(|| {
+            let names: Vec<String> = knobs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!(
+                "simple-vmalloc implements the 4.19.y defaults only, not {}",
+                names.join(" ")
+            )
+        })
+    }
 }

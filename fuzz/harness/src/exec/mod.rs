@@ -94,6 +94,8 @@ pub struct Report {
     pub attempts: [u64; 5],
     /// Observations that ran the whole-state checks.
     pub whole_checks: usize,
+    /// The subject declined the input's machine ([`Kernel::declines`]): nothing ran.
+    pub declined: Option<String>,
 }
 
 /// Run `input` on `subject` against `model`. `Err` is the first finding.
@@ -128,14 +130,21 @@ pub fn run_full<S: Kernel + ?Sized, M: Reference>(
         report: Report::default(),
         behaviours: Behaviours::new(&input.machine),
     };
+    if let Some(why) = r.subject.declines(&input.machine) {
+        r.report.declined = Some(why);
+        return (r.report, None);
+    }
     let n = input.ops.len();
     for (i, op) in input.ops.iter().enumerate() {
         let line = crate::text::op_line(op);
-        let supported = r.subject.supports(op.kind()) && r.model.supports(op.kind());
+        let supported = |k| r.subject.supports(k) && r.model.supports(k);
         let arrays = r.model.array_areas();
-        let call = supported
+        // Both the op's kind and the kind of the call it resolves to (a boundary-argument op
+        // calls a plain API) must be supported.
+        let call = supported(op.kind())
             .then(|| r.tracker.resolve(op, &r.model_state, &arrays, i + 1 == n))
-            .flatten();
+            .flatten()
+            .filter(|c| supported(c.kind()));
         let Some(call) = call else {
             r.skip(i, op, &line);
             continue;

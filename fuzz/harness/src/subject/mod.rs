@@ -173,6 +173,13 @@ pub trait Kernel {
         let _ = kind;
         true
     }
+    /// Why this subject cannot run inputs on `machine` at all (a version knob or a machine
+    /// shape it does not implement), or `None`. A declined input is not run: a campaign moves
+    /// on, a replay reports it skipped with this reason. Default: every machine.
+    fn declines(&self, machine: &crate::ops::Machine) -> Option<String> {
+        let _ = machine;
+        None
+    }
 }
 
 /// What the reference model predicts beyond its [`StateView`], for the oracles that compare it
