@@ -6,10 +6,16 @@
 //! canary runs twice: with every check after every op (replay's mode), and with the fuzzing
 //! engines' incremental checks (whole-state checks only at op 0 and after the cleanup).
 //!
-//! Measured with seed 1 (`cargo test -p vmfuzz-canary -- --nocapture` prints the counts): every
-//! fault is found within its first 10 inputs; the budget below leaves room for generator changes.
+//! The raw-state faults (design §8: each changes only raw state, every counter and view staying
+//! correct) also name the oracle that must be the first of the pipeline to fire, and run with
+//! every check after every op and with the fuzzing checks (`FullChecks::FUZZING`).
 //!
-//! `design §N` cites a section of `docs/design.md`.
+//! Measured with seed 1 (`cargo test -p vmfuzz-canary -- --nocapture` prints the counts): every
+//! fault is found within its first 10 inputs but `pud_bad_rejects_kernpg` (18: it needs a
+//! module area under PUD 510, below `0xffffffffc0000000`, freed); the budget below leaves room
+//! for generator changes.
+//!
+//! `design §N` and `semantics §N` cite sections of `docs/design.md` and `docs/semantics.md`.
 
 use vmfuzz::exec::{FullChecks, RunOptions};
 use vmfuzz::finding::FindingKind;
