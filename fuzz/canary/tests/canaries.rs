@@ -198,7 +198,8 @@ fn canary_oracle(bug: &str, kind: FindingKind, oracle: &str, budget: usize) {
 }
 
 /// A frame taken from the free bitmap with the counters left alone: only page ownership (I5)
-/// sees it; between whole-state checks, through the allocator's raw count.
+/// sees it; between whole-state checks, through the allocator's raw count. Seed 1: the first
+/// input, at the `module_alloc` that leaks (op 25), in both modes.
 #[test]
 fn leak_frame_behind_allocator_is_found_by_ownership() {
     canary_oracle(
@@ -209,7 +210,8 @@ fn leak_frame_behind_allocator_is_found_by_ownership() {
     );
 }
 
-/// An unreachable table page: the leaves agree, the table pages per region (I8) do not.
+/// An unreachable table page: the leaves agree, the table pages per region (I8) do not. Seed
+/// 1: the first input, at the free that empties the table (op 6), in both modes.
 #[test]
 fn unlink_empty_pte_table_is_found_by_page_tables() {
     canary_oracle(
@@ -221,7 +223,8 @@ fn unlink_empty_pte_table_is_found_by_page_tables() {
 }
 
 /// A stray leaf outside every area, in the PTE table of the area just mapped: the exact walk
-/// of that table finds it (the cross-check's samples do not include it).
+/// of that table finds it (the cross-check's samples do not include it). Seed 1: the first
+/// input, op 1, in both modes.
 #[test]
 fn stray_pte_beyond_area_is_found_by_page_tables() {
     canary_oracle(
@@ -233,7 +236,8 @@ fn stray_pte_beyond_area_is_found_by_page_tables() {
 }
 
 /// A leaf that differs from the model only in NX: the `x86_64` crate's translation says so
-/// before the exact leaf comparison runs (the cross-check's own canary).
+/// before the exact leaf comparison runs (the cross-check's own canary). Seed 1: the first
+/// input, op 1, in both modes.
 #[test]
 fn pte_drops_nx_is_found_by_the_crosscheck() {
     canary_oracle(
@@ -245,7 +249,9 @@ fn pte_drops_nx_is_found_by_the_crosscheck() {
 }
 
 /// A corrupted internal structure (the free-gap tree's count), which nothing but the
-/// engine's own structure checks can see: the `invariants` oracle runs them.
+/// engine's own structure checks can see: the `invariants` oracle runs them. Seed 1: the first
+/// input, at the allocation whose purge joins two gaps (op 26) with every check, at the next
+/// whole-state point (op 32) when fuzzing.
 #[test]
 fn gap_count_drift_is_found_by_the_structure_checks() {
     canary_oracle(
@@ -256,7 +262,8 @@ fn gap_count_drift_is_found_by_the_structure_checks() {
     );
 }
 
-/// A boot entry cleared (semantics §12.1): the walk checks the static entries.
+/// A boot entry cleared (semantics §12.1): the walk checks the static entries. Seed 1: input
+/// 18, at the free of a module area under PUD 510 (op 28), in both modes.
 #[test]
 fn pud_bad_rejects_kernpg_is_found_by_table_structure() {
     canary_oracle(
@@ -267,7 +274,8 @@ fn pud_bad_rejects_kernpg_is_found_by_table_structure() {
     );
 }
 
-/// The root PGD moved out of PFN 1 (semantics §12.1): the walk checks the root frame.
+/// The root PGD moved out of PFN 1 (semantics §12.1): the walk checks the root frame. Seed 1:
+/// the first input, op 1, in both modes.
 #[test]
 fn root_pgd_moved_is_found_by_table_structure() {
     canary_oracle(
