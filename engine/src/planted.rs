@@ -11,7 +11,9 @@
 use crate::kernel::Kernel;
 
 /// One planted fault. Each cites the rule (semantics §12) or historical bug (semantics §15) it
-/// breaks.
+/// breaks. The last seven change raw state only (frames, tables, an internal structure), every
+/// counter and view staying what a correct engine reports: each is a canary for the raw
+/// oracle that must be the first to see it (design §8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PlantedBug {
     /// R2: a vmalloc-family VA (VM_ALLOC) is reserved without its guard page, so the next
