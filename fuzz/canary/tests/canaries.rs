@@ -7,8 +7,9 @@
 //! engines' incremental checks (whole-state checks only at op 0 and after the cleanup).
 //!
 //! The raw-state faults (design §8: each changes only raw state, every counter and view staying
-//! correct) also name the oracle that must be the first of the pipeline to fire, and run with
-//! every check after every op and with the fuzzing checks (`FullChecks::FUZZING`).
+//! correct) also name the oracle that must be the first of the pipeline to fire, and run in
+//! three modes: every check after every op, the fuzzing checks (`FullChecks::FUZZING`), and the
+//! incremental checks above.
 //!
 //! Measured with seed 1 (`cargo test -p vmfuzz-canary -- --nocapture` prints the counts): every
 //! fault is found within its first 10 inputs but `pud_bad_rejects_kernpg` (18: it needs a
@@ -134,24 +135,33 @@ fn purge_over_release_is_an_overlap() {
 }
 
 // Raw-state faults (each corrupts only state that no counter or view the engine reports
-// shows): the canary names the oracle that must be the first to fire, in both check modes.
+// shows): the canary names the oracle that must be the first to fire, in every check mode.
 
-/// The check modes a raw-state canary runs in: every check after every op (replay's), and the
+/// The check modes a raw-state canary runs in: every check after every op (replay's), the
 /// fuzzing runs' (`FullChecks::FUZZING`: what each call touched, the whole state every 32nd
-/// op, before the last op and after the cleanup).
-fn modes() -> [RunOptions; 2] {
+/// op, before the last op and after the cleanup), and the same with no periodic whole-state
+/// check at all (only at op 0, before the last op and after the cleanup), so that the touched
+/// scope alone is shown to see what it can.
+fn modes() -> [RunOptions; 3] {
     [
         RunOptions::default(),
         RunOptions {
             full_checks: FullChecks::FUZZING,
             ..RunOptions::default()
         },
+        RunOptions {
+            full_checks: FullChecks::Adaptive {
+                max_frames: 0,
+                every: usize::MAX,
+            },
+            ..RunOptions::default()
+        },
     ]
 }
 
 /// `bug` is reported with `kind` by `oracle` (the first oracle of the pipeline to fire) within
-/// `budget` generated inputs at [`SEED`], in both [`modes`]; the same input is clean on the
-/// correct engine.
+/// `budget` generated inputs at [`SEED`], in every one of [`modes`]; the same input is clean on
+/// the correct engine.
 fn canary_oracle(bug: &str, kind: FindingKind, oracle: &str, budget: usize) {
     if let Err(e) = vmfuzz::planted::check_name(bug) {
         panic!("{bug}: {e}");
@@ -199,7 +209,7 @@ fn canary_oracle(bug: &str, kind: FindingKind, oracle: &str, budget: usize) {
 
 /// A frame taken from the free bitmap with the counters left alone: only page ownership (I5)
 /// sees it; between whole-state checks, through the allocator's raw count. Seed 1: the first
-/// input, at the `module_alloc` that leaks (op 25), in both modes.
+/// input, at the `module_alloc` that leaks (op 25), in every mode.
 #[test]
 fn leak_frame_behind_allocator_is_found_by_ownership() {
     canary_oracle(
@@ -211,7 +221,7 @@ fn leak_frame_behind_allocator_is_found_by_ownership() {
 }
 
 /// An unreachable table page: the leaves agree, the table pages per region (I8) do not. Seed
-/// 1: the first input, at the free that empties the table (op 6), in both modes.
+/// 1: the first input, at the free that empties the table (op 6), in every mode.
 #[test]
 fn unlink_empty_pte_table_is_found_by_page_tables() {
     canary_oracle(
@@ -224,7 +234,7 @@ fn unlink_empty_pte_table_is_found_by_page_tables() {
 
 /// A stray leaf outside every area, in the PTE table of the area just mapped: the exact walk
 /// of that table finds it (the cross-check's samples do not include it). Seed 1: the first
-/// input, op 1, in both modes.
+/// input, op 1, in every mode.
 #[test]
 fn stray_pte_beyond_area_is_found_by_page_tables() {
     canary_oracle(
@@ -237,7 +247,7 @@ fn stray_pte_beyond_area_is_found_by_page_tables() {
 
 /// A leaf that differs from the model only in NX: the `x86_64` crate's translation says so
 /// before the exact leaf comparison runs (the cross-check's own canary). Seed 1: the first
-/// input, op 1, in both modes.
+/// input, op 1, in every mode.
 #[test]
 fn pte_drops_nx_is_found_by_the_crosscheck() {
     canary_oracle(
@@ -251,7 +261,7 @@ fn pte_drops_nx_is_found_by_the_crosscheck() {
 /// A corrupted internal structure (the free-gap tree's count), which nothing but the
 /// engine's own structure checks can see: the `invariants` oracle runs them. Seed 1: the first
 /// input, at the allocation whose purge joins two gaps (op 26) with every check, at the next
-/// whole-state point (op 32) when fuzzing.
+/// whole-state point when fuzzing (op 32; op 68, the last, without periodic checks).
 #[test]
 fn gap_count_drift_is_found_by_the_structure_checks() {
     canary_oracle(
@@ -263,7 +273,7 @@ fn gap_count_drift_is_found_by_the_structure_checks() {
 }
 
 /// A boot entry cleared (semantics §12.1): the walk checks the static entries. Seed 1: input
-/// 18, at the free of a module area under PUD 510 (op 28), in both modes.
+/// 18, at the free of a module area under PUD 510 (op 28), in every mode.
 #[test]
 fn pud_bad_rejects_kernpg_is_found_by_table_structure() {
     canary_oracle(
@@ -275,7 +285,7 @@ fn pud_bad_rejects_kernpg_is_found_by_table_structure() {
 }
 
 /// The root PGD moved out of PFN 1 (semantics §12.1): the walk checks the root frame. Seed 1:
-/// the first input, op 1, in both modes.
+/// the first input, op 1, in every mode.
 #[test]
 fn root_pgd_moved_is_found_by_table_structure() {
     canary_oracle(
