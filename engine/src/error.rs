@@ -25,7 +25,8 @@ pub enum BugKind {
     /// The kernel would fault, e.g. a deferred free writing its list node through an unmapped
     /// or read-only address (contract §10), or, under `vunmap_lookup=find_vmap_area_deref`,
     /// `__vunmap` dereferencing the NULL `find_vmap_area` of an address in no busy VA
-    /// (docs/semantics.md R10).
+    /// (docs/semantics.md R10). Also the untyped `BUG()` of `__insert_vmap_area` that the
+    /// planted bug 4 reaches (an area whose end wrapped to 0, [`crate::PlantedBug`]).
     Oops,
     /// `BUG_ON(va->va_start < vstart)` in `alloc_vmap_area`, "kernel BUG at
     /// mm/vmalloc.c:512!" (bug 16): the 4.19.0 search reached a candidate whose `ALIGN`

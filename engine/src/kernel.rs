@@ -13,7 +13,7 @@ use crate::error::{BugKind, Fatal, KResult};
 use crate::event::Event;
 use crate::fault::{FaultKind, FaultState};
 use crate::gfp::Gfp;
-use crate::knobs::Faithful4xCache;
+use crate::knobs::{Faithful4xCache, Knobs};
 use crate::pgtable::map::{MapError, Mapper, TableSource};
 use crate::pgtable::{unmap, Encoding, PteFlags};
 use crate::physmem::PhysMem;
@@ -50,6 +50,9 @@ pub enum Context {
 #[derive(Debug)]
 pub struct Kernel {
     pub(crate) cfg: MachineConfig,
+    /// The version knobs in force: the machine's (`cfg.knobs`), except the one a selected zoo
+    /// entry runs at its old value ([`crate::PlantedBug::knob`], design §4.3).
+    pub(crate) knobs: Knobs,
     pub(crate) totalram: u64,
     pub(crate) lazy_max: u64,
     pub(crate) enc: Encoding,
@@ -142,13 +145,20 @@ impl Kernel {
             dead: None,
             #[cfg(feature = "planted-bugs")]
             planted: None,
+            knobs: cfg.knobs,
             cfg,
         })
     }
 
-    /// The machine configuration.
+    /// The machine configuration, as booted.
     pub fn config(&self) -> &MachineConfig {
         &self.cfg
+    }
+
+    /// The version knobs in force: the machine's, except that a selected zoo entry which is an
+    /// old knob value ([`crate::PlantedBug::knob`]) runs that value instead (design §4.3).
+    pub fn knobs(&self) -> Knobs {
+        self.knobs
     }
 
     /// `totalram_pages` (contract §1).

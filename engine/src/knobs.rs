@@ -26,6 +26,10 @@
 //! fires in the allocation order (R13), and which readings were chosen where the spec is
 //! silent.
 //!
+//! Six old values are also entries of the bug zoo (design §4.3, [`crate::PlantedBug::knob`]):
+//! under such a planted fault the engine runs the old value ([`crate::Kernel::knobs`]) while
+//! the machine, and so the model, keeps its own.
+//!
 //! # Knobs of semantics §13 that are not here
 //!
 //! Only knobs that change single-threaded behaviour inside 4.x (4.0–4.20) are offered:

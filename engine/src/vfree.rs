@@ -89,7 +89,7 @@ impl Kernel {
             self.events.push(Event::BadAddress { addr });
             return Ok(());
         }
-        if self.cfg.knobs.vunmap_lookup == VunmapLookup::FindVmapAreaDeref
+        if self.knobs.vunmap_lookup == VunmapLookup::FindVmapAreaDeref
             && self.vas.find(addr).is_none()
         {
             // find_vmap_area(addr)->vm with find_vmap_area(addr) == NULL.

@@ -31,6 +31,13 @@ impl PhysView<'_> {
         self.mem.exists(pfn).then(|| self.mem.bytes(pfn))
     }
 
+    /// Frame `pfn` read as a table: its 512 little-endian words; `None` for an absent frame.
+    /// One lookup and one copy, cheaper than [`PhysView::read_entry`] 512 times.
+    pub fn read_words(&self, pfn: impl Into<Pfn>) -> Option<Box<[u64; ENTRIES_PER_TABLE]>> {
+        let pfn = pfn.into().as_u64();
+        self.mem.exists(pfn).then(|| self.mem.frames.words(pfn))
+    }
+
     /// The byte every byte of frame `pfn` holds, if the frame exists and has not been
     /// written since it was last filled (zeroed or poisoned); `None` otherwise. Cheaper than
     /// [`PhysView::read_bytes`] for the common case of an untouched page.

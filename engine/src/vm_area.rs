@@ -15,7 +15,7 @@ use crate::kernel::Kernel;
 use crate::knobs::{AlignWrapCheck, VmapNowarnHonoured};
 use crate::vm_flags::VmFlags;
 use crate::vm_struct::{ArrayKind, VmInfo, VmStruct};
-use crate::vmap_area::{Placement, VaRequest, VaState};
+use crate::vmap_area::{OverflowTest, Placement, SearchPlan, VaRequest, VaState};
 
 impl Kernel {
     /// `__get_vm_area_node` (semantics §3.2, R13 steps 1–3). Returns the new vm_struct's slab id.
@@ -41,7 +41,14 @@ impl Kernel {
         // R4: overwrites the caller's align; 4.9+ from the page-aligned size, older rules from
         // the size as passed (knob `ioremap_align_rule`).
         let align = if flags.contains(VmFlags::IOREMAP) {
-            self.cfg.knobs.ioremap_align_rule.align(real_size)
+            // Planted bug 6: the rule sees only the low 32 bits of the size, as ≤4.0's `fls`
+            // (an `int` parameter) did.
+            let seen = if planted!(self, IoremapAlignLow32Bits) {
+                real_size & 0xffff_ffff
+            } else {
+                real_size
+            };
+            self.knobs.ioremap_align_rule.align(seen)
         } else {
             align
         };
@@ -107,45 +114,69 @@ impl Kernel {
             // -ENOMEM at once, without purging.
             return Ok(None);
         }
-        // Planted bug 1: an exact-fit hole is judged too small.
-        let search = if planted!(self, FitRejectsExactHole) {
-            size.saturating_add(1)
-        } else {
-            size
-        };
         let request = VaRequest {
             vstart,
             vend,
             align,
         };
-        let wrap_check = self.cfg.knobs.align_wrap_check == AlignWrapCheck::On;
+        let wrap_check = self.knobs.align_wrap_check == AlignWrapCheck::On;
+        let plan = self.search_plan(size, vend, !wrap_check);
         let mut purged = false;
         loop {
             // The area is reserved with a placeholder state; the caller links its vm_struct.
-            match self
-                .vas
-                .place(size, search, request, VaState::Lazy, !wrap_check)
-            {
+            match self.vas.place(size, plan, request, VaState::Lazy) {
                 Placement::At(id) => return Ok(Some(id)),
                 // v4.19.0 inserts the wrapped address 0, then BUG_ON(va->va_start < vstart).
                 Placement::Wrapped if !wrap_check => {
                     return Err(Fatal::Bug(BugKind::VaStartBelowVstart))
                 }
+                // Planted bug 4: `__insert_vmap_area` meets an area whose end wrapped to 0. It
+                // goes neither left nor right of a busy area below it: BUG().
+                Placement::EndWrapped => return Err(Fatal::Bug(BugKind::Oops)),
                 Placement::Wrapped | Placement::NoFit => {}
             }
             if purged {
                 break;
             }
-            self.purge();
+            // Planted bug 2: the failure path only tries to purge, and the try finds another
+            // purge running (always, in this plant): nothing is released before the retry.
+            if !planted!(self, FailurePurgeSkipped) {
+                self.purge();
+            }
             purged = true;
+            // Planted bug 3: the retry resumes the walk at the address where it failed,
+            // which already failed `addr + size <= vend`; it cannot succeed, so it is not run.
+            if planted!(self, RetryNotFromVstart) {
+                break;
+            }
         }
         let e = Event::VmapAllocFailed { size };
-        if self.cfg.knobs.vmap_nowarn_honoured == VmapNowarnHonoured::No {
+        if self.knobs.vmap_nowarn_honoured == VmapNowarnHonoured::No {
             self.events.push(e);
         } else {
             self.warn_unless_nowarn(gfp, e);
         }
         Ok(None)
+    }
+
+    /// What `alloc_vmap_area` judges candidates by: the request itself, or what a planted
+    /// fault (design §4.3) makes of it.
+    fn search_plan(&self, size: u64, vend: u64, detect_wrap: bool) -> SearchPlan {
+        let mut plan = SearchPlan::exact(size, vend, detect_wrap);
+        if planted!(self, FitRejectsExactHole) {
+            // Planted bug 1: an exact-fit hole is judged too small.
+            plan.size = size.saturating_add(1);
+        } else if planted!(self, InsertAcceptsOverlap) && size > PAGE_SIZE {
+            // Planted P2: the collision test ignores the first page of the next busy area,
+            // so a hole one page short is taken (still below vend), and the 4.x insert
+            // accepts the overlapping area without a word.
+            plan.size = size - PAGE_SIZE;
+            plan.vend = vend.saturating_sub(PAGE_SIZE);
+        } else if planted!(self, OverflowCheckMinusOne) {
+            // Planted bug 4: the ≤3.10 overflow test `addr + size - 1 < addr`.
+            plan.overflow = OverflowTest::SizeMinusOne;
+        }
+        plan
     }
 
     /// `__purge_vmap_area_lazy` (R9).

@@ -98,7 +98,7 @@ impl Kernel {
         let nested_gfp = gfp.nested();
         // Who adds __GFP_HIGHMEM (semantics §6.1, semantics §6.2; knob `implicit_highmem`): to the
         // data pages, and to the nested array's gfp.
-        let (highmem, nested_highmem) = match self.cfg.knobs.implicit_highmem {
+        let (highmem, nested_highmem) = match self.knobs.implicit_highmem {
             // ≤4.11: the callers passed it; the nested call always added it.
             ImplicitHighmem::CallerProvided => (Gfp::empty(), Gfp::HIGHMEM),
             // 4.12: always, even with GFP_DMA32 (bug 9: BUG in gfp_zone at the first page).
@@ -131,6 +131,17 @@ impl Kernel {
         };
         let Some(array) = array else {
             // semantics §6.1 step 6: remove_vm_area (R9 steps 1–2), kfree(area); no warning.
+            // Planted P3: a warning here, as 5.16 added (warning 2, no page allocated).
+            if planted!(self, ArrayFailureWarns) {
+                let total = self.vms.get(vm).map_or(0, |v| v.size);
+                self.warn_unless_nowarn(
+                    gfp,
+                    Event::AllocPartial {
+                        allocated: 0,
+                        total,
+                    },
+                );
+            }
             if let Some(v) = self.remove_vm_area(vm, false, false) {
                 self.recycle(v);
             }
@@ -265,7 +276,7 @@ impl Kernel {
     /// themselves under `implicit_highmem=caller_provided` (≤4.11, semantics §2); `vmalloc_32*` and
     /// `__vmalloc` never do.
     fn api_gfp(&self, gfp: Gfp) -> Gfp {
-        match self.cfg.knobs.implicit_highmem {
+        match self.knobs.implicit_highmem {
             ImplicitHighmem::CallerProvided => gfp | Gfp::HIGHMEM,
             ImplicitHighmem::Unconditional | ImplicitHighmem::UnlessDma => gfp,
         }

@@ -28,7 +28,7 @@ fn selector_defaults_to_none() {
     assert_eq!(k.planted_bug(), None);
     k.set_planted_bug(Some(PlantedBug::DropGfpZero)).unwrap();
     assert_eq!(k.planted_bug(), Some(PlantedBug::DropGfpZero));
-    assert_eq!(PlantedBug::ALL.len(), 18);
+    assert_eq!(PlantedBug::ALL.len(), 30);
 }
 
 #[test]

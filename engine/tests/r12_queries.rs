@@ -35,6 +35,20 @@ fn r12_vmalloc_to_page() {
     assert_eq!(k.vmalloc_to_page(m).map(|p| p.as_u64()), Some(0x100));
 }
 
+/// The walk takes p's table indices (bits 47..12 on 4-level paging), so a non-canonical p
+/// that differs from a mapped address only in bits 63..48 reads its page (semantics R12);
+/// bit 47 is an index bit, so flipping it reads another region.
+#[test]
+fn r12_vmalloc_to_page_of_a_non_canonical_address_uses_its_low_48_bits() {
+    let mut k = kernel();
+    let a = ok(k.vmalloc(4096, 1));
+    assert_eq!(a, 0xffff_c900_0000_0000);
+    let page = |p: u64| k.vmalloc_to_page(p).map(|p| p.as_u64());
+    assert_eq!(page(0x0000_c900_0000_0010), Some(0x100));
+    assert_eq!(page(0x00ff_c900_0000_0fff), Some(0x100));
+    assert_eq!(page(0xffff_4900_0000_0000), None);
+}
+
 #[test]
 fn r12_is_vmalloc_addr() {
     let k = kernel();

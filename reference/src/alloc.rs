@@ -347,14 +347,27 @@ impl Model {
     /// highmem_mask`; an invalid zone pair BUGs at the first request). Stops at the first
     /// failure, leaving `pages[0..i)` in the record (`nr_pages = i`). `false` = failed.
     fn r6_data_pages(&mut self, start: u64, n: u64, a: VmallocArgs) -> Result<bool, Fatal> {
+        // The pages taken so far belong to the area whatever happens next (R8's residue), so
+        // they are recorded on every way out.
+        let mut taken = Vec::new();
+        let mut outcome = Ok(true);
         for _ in 0..n {
-            let gfp = data_page_gfp(self.config.knobs.implicit_highmem, a.gfp)?;
-            let Some(pfn) = self.r13_pool_page(FaultKind::DataPage, a.node, gfp)? else {
-                return Ok(false);
-            };
-            self.record_mut(start)?.pages.push(pfn);
+            let page = data_page_gfp(self.config.knobs.implicit_highmem, a.gfp)
+                .and_then(|gfp| self.r13_pool_page(FaultKind::DataPage, a.node, gfp));
+            match page {
+                Ok(Some(pfn)) => taken.push(pfn),
+                Ok(None) => {
+                    outcome = Ok(false);
+                    break;
+                }
+                Err(f) => {
+                    outcome = Err(f);
+                    break;
+                }
+            }
         }
-        Ok(true)
+        self.record_mut(start)?.pages.extend(taken);
+        outcome
     }
 
     /// R7 mapping with R13 step 6's table allocations. For page k the leaf at

@@ -76,9 +76,7 @@ impl Model {
         let Some(record) = self.r9_remove_vm_area(start) else {
             return Ok(());
         };
-        for pfn in record.pages {
-            self.pool.release(pfn);
-        }
+        self.pool.release_all(&record.pages);
         if let ArrayKind::Vmalloc { addr } = record.array {
             self.r10_free_lookup(addr, true)?;
         }

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use crate::areas::{Area, VmRecord};
 use crate::arith::PAGE_SIZE;
+use crate::config::Paging;
 use crate::model::Model;
 use crate::ptes::entry_pfn;
 use crate::types::{AccessError, ArrayKind, VmFlags, VmInfo};
@@ -46,9 +47,18 @@ impl Model {
     }
 
     /// R12 `vmalloc_to_page(p)`: the PFN of the present leaf mapping `p`'s page, else `None`
-    /// (guard pages, lazily freed areas and never-mapped pages).
+    /// (guard pages, lazily freed areas and never-mapped pages). `p`'s page is found by the
+    /// table indices alone, so only its low 48 bits (57 with LA57) count: a non-canonical `p`
+    /// reads the page of the canonical address with the same low bits (semantics R12).
     pub(crate) fn r12_vmalloc_to_page(&self, addr: u64) -> Option<u64> {
-        let leaf = self.tables.pte(addr & !(PAGE_SIZE - 1))?;
+        let va_bits = match self.config.paging {
+            Paging::FourLevel => 48,
+            Paging::FiveLevel => 57,
+        };
+        // Sign-extend from the top VA bit: the address whose indices are those of `addr`.
+        let shift = 64 - va_bits;
+        let canonical = (((addr << shift) as i64) >> shift) as u64;
+        let leaf = self.tables.pte(canonical & !(PAGE_SIZE - 1))?;
         (leaf & PRESENT_OR_GLOBAL != 0).then(|| entry_pfn(leaf, self.config.sme_c_bit))
     }
 

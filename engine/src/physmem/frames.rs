@@ -221,13 +221,25 @@ impl FrameStore {
         }
     }
 
-    /// The whole frame as bytes.
+    /// The whole frame as bytes (one lookup).
     pub(crate) fn bytes(&self, pfn: u64) -> [u8; PAGE_SIZE as usize] {
         let mut out = [0u8; PAGE_SIZE as usize];
+        let content = self.get(pfn).unwrap_or(&Content::POISON);
         for (i, chunk) in out.chunks_exact_mut(8).enumerate() {
-            chunk.copy_from_slice(&self.word(pfn, i).to_le_bytes());
+            chunk.copy_from_slice(&content.word(i).to_le_bytes());
         }
         out
+    }
+
+    /// The whole frame as its 512 little-endian words (one lookup, one copy).
+    pub(crate) fn words(&self, pfn: u64) -> Box<[u64; ENTRIES_PER_TABLE]> {
+        match self.get(pfn) {
+            Some(Content {
+                data: Some(words), ..
+            }) => words.clone(),
+            Some(c) => Box::new([c.fill_word(); ENTRIES_PER_TABLE]),
+            None => Box::new([POISON_WORD; ENTRIES_PER_TABLE]),
+        }
     }
 }
 

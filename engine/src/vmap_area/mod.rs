@@ -8,6 +8,7 @@ pub mod free_gaps;
 mod search_cache;
 
 use free_gaps::FreeGaps;
+pub(crate) use search_cache::OverflowTest;
 use search_cache::{BusyAreas, HoleTest, SearchCache};
 
 use crate::addr::PAGE_SIZE;
@@ -64,6 +65,38 @@ pub(crate) enum Placement {
     /// The search reached a candidate whose `ALIGN` wrapped to 0 and would insert it there
     /// (R4): a BUG in v4.19.0, no fit with the 5.1 check. Nothing was reserved.
     Wrapped,
+    /// The search took a candidate whose end wraps to exactly 0, which only the ≤3.10
+    /// overflow test lets through ([`OverflowTest::SizeMinusOne`], the planted bug 4 of
+    /// semantics §15). Nothing was reserved; the insert that would follow cannot order it.
+    EndWrapped,
+}
+
+/// What one placement judges its candidates by. [`SearchPlan::exact`] is the request itself;
+/// a planted fault (design §4.3) may judge by another size or end, or with the old overflow
+/// test. What is reserved is always the request's size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SearchPlan {
+    /// The size a candidate must leave free.
+    pub(crate) size: u64,
+    /// The bound `candidate + size` must not pass.
+    pub(crate) vend: u64,
+    /// Report a search that reached a wrapped `ALIGN` as [`Placement::Wrapped`] even in the
+    /// default placement (`align_wrap_check=off`; the 4.x search always reports it).
+    pub(crate) detect_wrap: bool,
+    /// The walk's overflow test.
+    pub(crate) overflow: OverflowTest,
+}
+
+impl SearchPlan {
+    /// Judge by the request itself: `size` below `vend`, with today's overflow test.
+    pub(crate) fn exact(size: u64, vend: u64, detect_wrap: bool) -> Self {
+        SearchPlan {
+            size,
+            vend,
+            detect_wrap,
+            overflow: OverflowTest::PlusSize,
+        }
+    }
 }
 
 /// The busy areas in address order, as the 4.x search reads them.
@@ -211,63 +244,57 @@ impl VmapAreas {
 
     /// Places a new busy area of `size` bytes and reserves it (R3, R4): by exact lowest fit
     /// over every busy area, lazy ones included, or with `faithful` by the literal v4.19.0
-    /// search (strict cache test), which caches the new area. `search` is the size the fit is
-    /// judged by (`size` except under a planted fault).
+    /// search (strict cache test), which caches the new area. `plan` says what the fit is
+    /// judged by ([`SearchPlan::exact`] except under a planted fault).
     ///
     /// [`Placement::Wrapped`] when the search reached a candidate whose `ALIGN` wrapped to 0:
-    /// always reported by the 4.x search; by lowest fit only with `detect_wrap`, found by
+    /// always reported by the 4.x search; by lowest fit only with `plan.detect_wrap`, found by
     /// running the cache-less 4.x walk after lowest fit failed (a lowest fit, when there is
     /// one, comes before any wrapped candidate, and with the non-strict test a cache cannot
-    /// change whether the walk wraps; see `knobs::AlignWrapCheck`).
+    /// change whether the walk wraps; see `knobs::AlignWrapCheck`). [`Placement::EndWrapped`]
+    /// likewise, only under the old overflow test: a candidate ending at 2^64 also comes after
+    /// every candidate lowest fit could take.
     pub(crate) fn place(
         &mut self,
         size: u64,
-        search: u64,
+        plan: SearchPlan,
         request: VaRequest,
         state: VaState,
-        detect_wrap: bool,
     ) -> Placement {
-        let VaRequest {
-            vstart,
-            vend,
-            align,
-        } = request;
+        let VaRequest { vstart, align, .. } = request;
         let start = if self.faithful {
             let view = BusyView {
                 busy: &self.busy,
                 slab: &self.slab,
             };
-            match self
-                .cache
-                .search(&view, search, align, vstart, vend, HoleTest::Strict)
-            {
+            match self.cache.search_with(
+                &view,
+                plan.size,
+                align,
+                (vstart, plan.vend),
+                HoleTest::Strict,
+                plan.overflow,
+            ) {
                 None => return Placement::NoFit,
                 Some(a) if a < vstart => return Placement::Wrapped,
+                Some(a) if a.wrapping_add(plan.size) == 0 => return Placement::EndWrapped,
                 Some(a) => {
-                    // The walk found `[a, a + search)` between busy areas, below vend. Only an
-                    // inconsistent gap tree (a planted fault) can refuse it; the busy list,
-                    // which the kernel inserts into, stays the authority.
-                    let _ = self.gaps.reserve(a, a.saturating_add(size));
+                    // The walk found `[a, a + plan.size)` between busy areas, below vend.
+                    self.reserve_found(a, size, plan.size);
                     a
                 }
             }
         } else {
-            let fit = if search == size {
-                self.gaps.take_lowest_fit(size, align, vstart, vend)
+            let fit = if plan == SearchPlan::exact(size, request.vend, plan.detect_wrap) {
+                self.gaps.take_lowest_fit(size, align, vstart, request.vend)
             } else {
                 self.gaps
-                    .lowest_fit(search, align, vstart, vend)
-                    .inspect(|&a| {
-                        // Inside one gap: `a + search <= vend` was checked.
-                        let _ = self.gaps.reserve(a, a.saturating_add(size));
-                    })
+                    .lowest_fit(plan.size, align, vstart, plan.vend)
+                    .inspect(|&a| self.reserve_found(a, size, plan.size))
             };
             match fit {
                 Some(a) => a,
-                None if detect_wrap && self.walk_wraps(search, align, vstart, vend) => {
-                    return Placement::Wrapped
-                }
-                None => return Placement::NoFit,
+                None => return self.no_lowest_fit(plan, align, vstart),
             }
         };
         let end = start.saturating_add(size);
@@ -285,18 +312,53 @@ impl VmapAreas {
         Placement::At(id)
     }
 
-    /// True if the 4.x walk without a cache (non-strict, so it equals lowest fit) reaches a
-    /// candidate whose `ALIGN` wrapped, i.e. would insert below `vstart`. O(n): run only when
-    /// lowest fit found nothing and the wrap check is off.
-    fn walk_wraps(&self, size: u64, align: u64, vstart: u64, vend: u64) -> bool {
+    /// Reserves `[a, a + size)` in the free gaps after a search judged by `judged` bytes found
+    /// `[a, a + judged)` free inside one gap. When a planted fault judged by less than `size`,
+    /// the area may run into the next busy one; then only the free part leaves the gaps (the
+    /// busy list, which the kernel inserts into, stays the authority).
+    fn reserve_found(&mut self, a: u64, size: u64, judged: u64) {
+        if self.gaps.reserve(a, a.saturating_add(size)).is_err() {
+            let _ = self.gaps.reserve(a, a.saturating_add(judged.min(size)));
+        }
+    }
+
+    /// What a lowest-fit placement that found nothing reports: [`Placement::NoFit`], unless
+    /// `plan` asks about the 4.x walk's wrapped candidates and the cache-less walk (non-strict,
+    /// so it equals lowest fit) stops at one. O(n): run only after lowest fit failed.
+    fn no_lowest_fit(&self, plan: SearchPlan, align: u64, vstart: u64) -> Placement {
+        let end_may_wrap = plan.overflow == OverflowTest::SizeMinusOne;
+        if !(plan.detect_wrap || end_may_wrap) {
+            return Placement::NoFit;
+        }
         let view = BusyView {
             busy: &self.busy,
             slab: &self.slab,
         };
         let mut fresh = SearchCache::default();
-        fresh
-            .search(&view, size, align, vstart, vend, HoleTest::NonStrict)
-            .is_some_and(|a| a < vstart)
+        match fresh.search_with(
+            &view,
+            plan.size,
+            align,
+            (vstart, plan.vend),
+            HoleTest::NonStrict,
+            plan.overflow,
+        ) {
+            Some(a) if plan.detect_wrap && a < vstart => Placement::Wrapped,
+            Some(a) if end_may_wrap && a.wrapping_add(plan.size) == 0 => Placement::EndWrapped,
+            _ => Placement::NoFit,
+        }
+    }
+
+    /// Switches between exact lowest fit and the 4.x search (`faithful_4x_cache`), e.g. when a
+    /// zoo entry runs that knob's old value (design §4.3). The free gaps are kept in both
+    /// modes, so this is possible at any time; a switch starts the 4.x search with no cached
+    /// VA, a state the kernel's cache takes too (its next search is a full one).
+    #[cfg(feature = "planted-bugs")]
+    pub(crate) fn set_faithful(&mut self, faithful: bool) {
+        if faithful != self.faithful {
+            self.faithful = faithful;
+            self.cache = SearchCache::default();
+        }
     }
 
     /// `__free_vmap_area`'s cache moves for busy area `id`, before it leaves the busy set.

@@ -42,6 +42,30 @@ pub(crate) enum HoleTest {
     NonStrict,
 }
 
+/// The overflow test the walk applies after each `ALIGN` (semantics §4.3 "Overflow check used").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OverflowTest {
+    /// `addr + size < addr` (3.11+): a candidate ending exactly at 2^64 overflows.
+    PlusSize,
+    /// `addr + size - 1 < addr` (≤3.10, bug 4 of semantics §15): a candidate whose end wraps
+    /// to exactly 0 passes, and so does every later test on that wrapped end (`0 > va_start`
+    /// and `0 > vend` are false), so the walk stops there and reports it.
+    SizeMinusOne,
+}
+
+impl OverflowTest {
+    /// `addr + size` if this test lets the candidate through (wrapped to 0 only under
+    /// [`OverflowTest::SizeMinusOne`]), else `None` (the `overflow:` label).
+    fn end(self, addr: u64, size: u64) -> Option<u64> {
+        match self {
+            OverflowTest::PlusSize => addr.checked_add(size),
+            OverflowTest::SizeMinusOne => addr
+                .checked_add(size.wrapping_sub(1))
+                .map(|_| addr.wrapping_add(size)),
+        }
+    }
+}
+
 /// The four globals of the 4.x search.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct SearchCache {
@@ -73,7 +97,9 @@ impl SearchCache {
     /// is nonzero and `align` a power of two (the kernel's BUG_ONs ran before). Returns the
     /// address reached at `found:` with `addr + size <= vend` (below `vstart` if `ALIGN`
     /// wrapped), or `None` for `overflow:`. Updates the cache as the kernel does; the caller
-    /// records an insert with [`SearchCache::inserted`].
+    /// records an insert with [`SearchCache::inserted`]. (The engine calls
+    /// [`SearchCache::search_with`]; this form serves the tests.)
+    #[cfg(test)]
     pub(crate) fn search(
         &mut self,
         areas: &impl BusyAreas,
@@ -82,6 +108,28 @@ impl SearchCache {
         vstart: u64,
         vend: u64,
         test: HoleTest,
+    ) -> Option<u64> {
+        self.search_with(
+            areas,
+            size,
+            align,
+            (vstart, vend),
+            test,
+            OverflowTest::PlusSize,
+        )
+    }
+
+    /// [`SearchCache::search`] with the overflow test `overflow`. Under
+    /// [`OverflowTest::SizeMinusOne`] the address returned may end exactly at 2^64
+    /// (`addr.wrapping_add(size) == 0`): the caller decides what its insert does.
+    pub(crate) fn search_with(
+        &mut self,
+        areas: &impl BusyAreas,
+        size: u64,
+        align: u64,
+        (vstart, vend): (u64, u64),
+        test: HoleTest,
+        overflow: OverflowTest,
     ) -> Option<u64> {
         let fits_recorded_hole = match test {
             HoleTest::Strict => size < self.hole_size,
@@ -103,7 +151,7 @@ impl SearchCache {
                         // goto nocache (cached_vstart and cached_align are set again, unchanged).
                         self.reset();
                     } else {
-                        addr.checked_add(size)?;
+                        overflow.end(addr, size)?;
                         start = Some((addr, Some(c)));
                     }
                 }
@@ -115,16 +163,17 @@ impl SearchCache {
             Some(s) => s,
             None => {
                 let addr = align_wrapping(vstart, align);
-                addr.checked_add(size)?;
+                overflow.end(addr, size)?;
                 (addr, areas.first_ending_at_or_above(addr))
             }
         };
 
         // The walk from `first` along the list; after the last VA, `found:`. `addr + size`
-        // never wraps here (checked after every ALIGN).
+        // never wraps here (checked after every ALIGN), except to exactly 0 under the old
+        // overflow test, which ends the walk.
         if let Some(first) = first {
             for (f_start, f_end) in areas.walk_from(first) {
-                let end = addr + size;
+                let end = addr.wrapping_add(size);
                 if !(end > f_start && end <= vend) {
                     break;
                 }
@@ -132,12 +181,12 @@ impl SearchCache {
                     self.hole_size = f_start.wrapping_sub(addr);
                 }
                 addr = align_wrapping(f_end, align);
-                addr.checked_add(size)?;
+                overflow.end(addr, size)?;
             }
         }
 
         // found:
-        if addr + size > vend {
+        if addr.wrapping_add(size) > vend {
             return None;
         }
         Some(addr)

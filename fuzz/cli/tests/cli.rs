@@ -241,6 +241,42 @@ fn planted_list_and_unknown_names() {
     }
 }
 
+/// `--subject list` names every subject the binary registers: the engine and the worked
+/// example `simple-vmalloc` with its bug (`simple`) and without (`simple-fixed`); a trace of
+/// the example's bug replays as found on `simple` and clean on `simple-fixed`.
+#[test]
+fn subject_list_and_the_example_subjects() {
+    let o = run(&["fuzz", "--subject", "list"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = text(&o.stdout);
+    let names: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(names, ["engine", "simple", "simple-fixed"], "{out}");
+    let dir = scratch("subjects");
+    let f = dir.join("lazy.trace");
+    // 12000 pages on a 12032-page machine: the nested array and the data pages fit, the page
+    // tables do not, so the call fails with 12001 pages lazily freed, above lazy_max_pages =
+    // 8192 (one CPU): the failure path must purge (R8, R9 step 2).
+    std::fs::write(
+        &f,
+        "vmfuzz-trace v1\nmachine paging=4 cpus=1 pte=A\nnode 0x0-0x3000\n\
+         expect: invariant_broken\nvmalloc 0x2ee0000\n",
+    )
+    .unwrap();
+    let o = run(&["replay", "--subject", "simple", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
+    let o = run(&["replay", "--subject", "simple-fixed", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("the run was clean"),
+        "{}",
+        text(&o.stdout)
+    );
+    no_panic(&o);
+}
+
 /// A raw input that ends in a `__GFP_NOFAIL` hang converts to a trace that says so, and
 /// replays as a pass (raw bytes have no `expect:` line; a hang on both sides is no finding).
 #[test]
@@ -377,8 +413,12 @@ fn ctrl_c_during_minimization_keeps_the_finding() {
             "--quiet",
             "--minimize-time",
             "600",
-            "--corpus",
+            "--coverage",
+            "off",
+            "--corpus-out",
         ])
+        .arg(out.join("working"))
+        .arg("--corpus")
         .arg(&seeds)
         .arg("--out")
         .arg(&findings)
@@ -426,6 +466,7 @@ fn ctrl_c_during_minimization_keeps_the_finding() {
 #[test]
 fn two_concurrent_campaigns_keep_both_findings() {
     let out = scratch("concurrent");
+    let working = scratch("concurrent-working");
     let spawn = |seed: &str| {
         bin()
             .args([
@@ -437,8 +478,12 @@ fn two_concurrent_campaigns_keep_both_findings() {
                 "--quiet",
                 "--minimize-time",
                 "2",
-                "--out",
+                "--coverage",
+                "off",
+                "--corpus-out",
             ])
+            .arg(working.join(seed))
+            .arg("--out")
             .arg(&out)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -478,7 +523,10 @@ fn two_concurrent_campaigns_keep_both_findings() {
 fn the_summary_counts_the_rules_it_lists() {
     let out = scratch("summary");
     let o = bin()
-        .args(["fuzz", "--runs", "12", "--seed", "3", "--quiet", "--out"])
+        .args(["fuzz", "--runs", "12", "--seed", "3", "--quiet"])
+        .args(["--coverage", "off", "--corpus-out"])
+        .arg(out.join("working"))
+        .arg("--out")
         .arg(&out)
         .output()
         .unwrap();

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use crate::exec::{Call, Outcome};
-use crate::ops::{FaultKind, KindTraits, Machine, PAGE_SIZE, VM_IOREMAP, VM_NO_GUARD};
+use crate::ops::{FaultKind, KindTraits, Machine, OpKind, PAGE_SIZE, VM_IOREMAP, VM_NO_GUARD};
 use crate::subject::{ArrayKind, Event, Fatal, StateView};
 
 /// The family a behaviour belongs to.
@@ -35,6 +35,19 @@ impl Category {
             Category::Rule => "rule",
             Category::Shape => "shape",
         }
+    }
+
+    /// The category named `name` ([`Category::name`]).
+    pub fn from_name(name: &str) -> Option<Category> {
+        [
+            Category::Op,
+            Category::Outcome,
+            Category::Event,
+            Category::Rule,
+            Category::Shape,
+        ]
+        .into_iter()
+        .find(|c| c.name() == name)
     }
 }
 
@@ -124,9 +137,12 @@ impl Behaviours {
         self.add(Category::Outcome, op.kind().name(), "skipped");
     }
 
-    /// Record one call: its result, the model's events and the model's state before and after.
+    /// Record one call made for an op of `kind` (the call's own kind for cleanup calls; they
+    /// differ for boundary-argument ops, which call a plain API): its result, the model's
+    /// events and the model's state before and after.
     pub fn record(
         &mut self,
+        kind: OpKind,
         call: &Call,
         result: &Result<Outcome, Fatal>,
         events: &[Event],
@@ -134,7 +150,7 @@ impl Behaviours {
         after: &StateView,
     ) {
         use Category::*;
-        let kind = call.kind().name();
+        let kind = kind.name();
         self.add(Op, kind, "");
         let outcome = match result {
             Ok(o) if o.is_null() => "null",
@@ -248,6 +264,15 @@ impl Behaviours {
                 }
                 if before.busy.iter().any(|o| o.vm.is_some() && o.end == addr) {
                     self.add(Shape, "adjacent_to_guard", "");
+                }
+                // The VA fills its hole exactly: bounded below by a busy VA's end (or vstart)
+                // and above by a busy VA's start (or vend, page-granular).
+                let below =
+                    b.start == b.request.vstart || before.busy.iter().any(|o| o.end == b.start);
+                let above = b.end >= b.request.vend & !(PAGE_SIZE - 1)
+                    || before.busy.iter().any(|o| o.start == b.end);
+                if below && above {
+                    self.add(Shape, "exact_fit", "");
                 }
             }
         }

@@ -1,5 +1,6 @@
 //! What `vmfuzz explain` prints at the first divergence: both sides' `/proc/vmallocinfo` and
-//! page tables (the subject's walked from its frames), rendered alike and diffed.
+//! page tables (the subject's walked from its frames, when it simulates them), rendered alike
+//! and diffed.
 
 use std::collections::BTreeMap;
 
@@ -37,10 +38,6 @@ pub fn explain_state(subject: &Subject, input: &Input, k: usize, opts: &RunOptio
         paging: m.paging,
         sme_c_bit: c,
     };
-    let leaves: BTreeMap<u64, u64> = match engine.raw() {
-        Some(raw) => walk(raw, params).leaves.into_iter().collect(),
-        None => BTreeMap::new(),
-    };
     let expected = model.expected_ptes();
     let tables = |l: &BTreeMap<u64, u64>| {
         format!(
@@ -56,13 +53,24 @@ pub fn explain_state(subject: &Subject, input: &Input, k: usize, opts: &RunOptio
             format!("{}\n", diff_text(a, b))
         }
     };
+    let name = engine.name();
     let (mi, ei) = (model.vmallocinfo(), engine.vmallocinfo());
-    let (mt, et) = (tables(&expected), tables(&leaves));
+    let mt = tables(&expected);
+    let subject_tables = match engine.raw() {
+        Some(raw) => {
+            let leaves: BTreeMap<u64, u64> = walk(raw, params).leaves.into_iter().collect();
+            let et = tables(&leaves);
+            format!(
+                "=== {name} (walked from its frames)\n{et}=== diff\n{}",
+                diff(&mt, &et)
+            )
+        }
+        // A subject without raw memory has no page tables to walk: nothing to diff.
+        None => format!("=== {name}: no simulated page tables (no RawMemory)\n"),
+    };
     format!(
-        "=== /proc/vmallocinfo after op {k}: model\n{mi}=== engine\n{ei}=== diff (< model | > engine)\n{}\n\
-         === page tables after op {k}: model\n{mt}=== {} (walked from its frames)\n{et}=== diff\n{}",
+        "=== /proc/vmallocinfo after op {k}: model\n{mi}=== {name}\n{ei}=== diff (< model | > {name})\n{}\n\
+         === page tables after op {k}: model\n{mt}{subject_tables}",
         diff(&mi, &ei),
-        engine.name(),
-        diff(&mt, &et)
     )
 }

@@ -17,8 +17,9 @@
 //!   format, which is also the generator), [`text`] (readable traces), [`load`] (files);
 //! - a run: [`exec`] (the executor), [`oracle`] (the named checks, one per file), [`finding`]
 //!   (reports), [`explain`], [`replay`] (verdicts), [`behaviour`] (what a run reached);
-//! - search: [`campaign`] (the built-in fuzz loop), [`minimize`], [`drivers`] (the entry points
-//!   of libFuzzer, AFL++ and bolero), [`planted`] (the engine's deliberate faults), [`rng`];
+//! - search: [`campaign`] (the built-in fuzz loop), [`coverage`] (its code-coverage signal),
+//!   [`minimize`], [`drivers`] (the entry points of libFuzzer, AFL++ and bolero), [`planted`]
+//!   (the engine's deliberate faults), [`rng`];
 //! - `cli` (feature `cli`): the command line, for the `vmfuzz` binary and for binaries of
 //!   your own that register more subjects.
 //!
@@ -31,6 +32,7 @@ pub mod campaign;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod codec;
+pub mod coverage;
 pub mod drivers;
 pub mod exec;
 pub mod explain;

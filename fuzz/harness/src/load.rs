@@ -304,6 +304,16 @@ pub fn default_corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpus")
 }
 
+/// The built-in campaign's working corpus (`fuzz/corpus/vmfuzz/` at the workspace root,
+/// git-ignored), found the way [`default_corpus_dir`] finds `corpus/`. Its files are raw fuzzer
+/// inputs: [`in_fuzzer_folder`] holds for them.
+pub fn default_working_corpus_dir() -> PathBuf {
+    if Path::new("corpus").is_dir() {
+        return PathBuf::from("fuzz/corpus/vmfuzz");
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/vmfuzz")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

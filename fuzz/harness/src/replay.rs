@@ -100,6 +100,16 @@ pub fn replay_loaded(
             ..RunOptions::default()
         },
     );
+    if let Ok(Report {
+        declined: Some(why),
+        ..
+    }) = &result
+    {
+        return Ok(Replayed::Skipped(format!(
+            "subject {} does not run this machine: {why}",
+            subject.name
+        )));
+    }
     Ok(match verdict(&loaded.trace.expect, loaded.raw, &result) {
         Ok(()) => Replayed::Pass,
         Err(why) => Replayed::Fail(

@@ -245,6 +245,46 @@ fn edge_inputs_round_trip() {
             offset: 0x1_0000,
             len: 193,
         },
+        Op::Fit {
+            api: FitApi::Vmalloc,
+            size: DerivedSize::Gap { k: 300, delta: -1 },
+        },
+        Op::Fit {
+            api: FitApi::ModuleAlloc,
+            size: DerivedSize::Window { delta: 15 },
+        },
+        Op::Fit {
+            api: FitApi::GetVmArea {
+                flags: VM_IOREMAP | VM_NO_GUARD,
+            },
+            size: DerivedSize::LazyRoom { delta: -16 },
+        },
+        Op::RangeFit {
+            size: DerivedSize::ArrayLimit { delta: 1 },
+            align: 1 << 20,
+            start: Edge {
+                at: EdgeAt::AreaEnd(u32::MAX),
+                delta: 2,
+            },
+            end: Edge {
+                at: EdgeAt::LargestEnd,
+                delta: -3,
+            },
+            vm_flags: VM_NO_GUARD,
+        },
+        Op::RangeFit {
+            size: DerivedSize::FreePages { delta: 0 },
+            align: 1,
+            start: Edge {
+                at: EdgeAt::GapStart(255),
+                delta: 0,
+            },
+            end: Edge {
+                at: EdgeAt::WindowEnd,
+                delta: 0,
+            },
+            vm_flags: 0,
+        },
         Op::Vunmap {
             addr: Addr::Abs(0),
             irq: true,

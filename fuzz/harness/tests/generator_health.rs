@@ -1,6 +1,6 @@
 //! Generator health (design §7, "generators are tested too"): 2,000 inputs generated at a
-//! fixed seed, run engine against model, must reach every op kind, outcome, rule, event and
-//! typed BUG **often enough**, not merely once: each target is seen in at least
+//! fixed seed, run engine against model, must reach every op kind, outcome, rule, event, the
+//! exact fit of a boundary argument and typed BUG **often enough**, not merely once: each target is seen in at least
 //! [`FLOOR`] (5%) of the inputs where the generator meant to give it a chance.
 //!
 //! "Meant to give it a chance" is computed from the input alone, never from a run:
@@ -239,6 +239,11 @@ fn every_rule_and_event_is_reached_at_its_swarm_share() {
         by_kinds(e("bad_address"), frees.clone()),
         by_kinds(e("nonexistent_area"), frees.clone()),
         by_kinds(e("tlb_flush"), purging),
+        // Boundary arguments (design §4.1): a VA that fills its hole exactly.
+        by_kinds(
+            feature(Category::Shape, "exact_fit", ""),
+            vec![OpKind::Fit, OpKind::RangeFit],
+        ),
         // Warnings 6 and 7 (a non-none or NULL target PTE, clearing a non-present PTE) have
         // no path in a correct 4.x kernel run single-threaded: only a broken subject emits
         // them, and the events oracle catches that. They are not generator targets.

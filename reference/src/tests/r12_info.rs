@@ -31,6 +31,19 @@ fn r12_vmalloc_to_page_only_for_mapped_pages() {
     assert_eq!(m.vmalloc_to_page(a), None);
 }
 
+/// R12: the walk takes p's table indices only, so an address that differs from a mapped one
+/// only in bits 63..48 (not canonical on 4-level paging) reads the same page; bit 47 is an
+/// index bit, so flipping it reads another (unmapped) region.
+#[test]
+fn r12_vmalloc_to_page_of_a_non_canonical_address_uses_its_low_48_bits() {
+    let mut m = model();
+    let a = m.vmalloc(P, 1).unwrap().unwrap();
+    assert_eq!(a, 0xffff_c900_0000_0000);
+    assert_eq!(m.vmalloc_to_page(0x0000_c900_0000_0010), Some(0x100));
+    assert_eq!(m.vmalloc_to_page(0x00ff_c900_0000_0fff), Some(0x100));
+    assert_eq!(m.vmalloc_to_page(0xffff_4900_0000_0000), None);
+}
+
 #[test]
 fn r12_is_vmalloc_addr_uses_the_odd_end() {
     let m = model();

@@ -191,14 +191,7 @@ impl RawMemory for EngineKernel {
         self.k.phys().read_entry(e::Pfn::from_u64(pfn), index)
     }
     fn read_table(&self, pfn: u64) -> Option<Box<[u64; 512]>> {
-        let page = self.k.phys().read_bytes(e::Pfn::from_u64(pfn))?;
-        let mut t = Box::new([0u64; 512]);
-        for (slot, chunk) in t.iter_mut().zip(page.chunks_exact(8)) {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(chunk);
-            *slot = u64::from_le_bytes(b);
-        }
-        Some(t)
+        self.k.phys().read_words(e::Pfn::from_u64(pfn))
     }
     fn frame_state(&self, pfn: u64) -> FrameState {
         match self.k.phys().frame_state(e::Pfn::from_u64(pfn)) {

@@ -1,14 +1,22 @@
-//! `vmfuzz fuzz`: the campaign workflow. Check every output path, load the seeds, run the
-//! campaign with progress, then on a finding: save it at once (unminimized, with its report),
-//! minimize it within a time bound, save the minimized trace beside it, report.
+//! `vmfuzz fuzz`: the campaign workflow. Check every output path, get the coverage counters
+//! (building and running the instrumented copy if need be, design §5.4), load the seeds and
+//! the working corpus, run the campaign with progress (saving every input that adds coverage
+//! into the working corpus), then on a finding: save it at once (unminimized, with its
+//! report), minimize it within a time bound, save the minimized trace beside it, report.
+//!
+//! `design §N` cites a section of `docs/design.md`.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::coverage_arg::{self, CoverageArg, CoverageMode};
+use super::instrument::CoverageSetup;
 use super::output::{self, CliError};
 use super::output::{note, outln};
 use super::progress::Progress;
 use super::signals::Signals;
+use super::workers;
 use super::{recorded_run, reproduce_command, run_opts, subject_flag, PlantedArg, SubjectArg};
 use crate::behaviour::{Category, Feature};
 use crate::campaign::{self, CampaignOptions, Found};
@@ -26,7 +34,8 @@ pub const MAX_LEN_LIMIT: usize = 1 << 20;
 
 #[derive(clap::Args, Debug)]
 pub(super) struct FuzzArgs {
-    /// Seed of the campaign; the same seed with `--jobs 1 --runs N` repeats it exactly.
+    /// Seed of the campaign; the same seed with `--jobs 1 --runs N` repeats it exactly (from
+    /// the same starting corpora: a fresh `--corpus-out` repeats a run from scratch).
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Stop after this many seconds (0: no time limit; stop with Ctrl-C).
@@ -35,7 +44,8 @@ pub(super) struct FuzzArgs {
     /// Stop after this many inputs (at least 1).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     runs: Option<u64>,
-    /// Worker threads (1 to 256).
+    /// Jobs (1 to 256): with coverage, worker processes that share the working corpus (the
+    /// coverage counters are per process); with `--coverage off`, threads.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     jobs: u16,
     /// Longest generated input in bytes (16 to 1048576).
@@ -45,7 +55,14 @@ pub(super) struct FuzzArgs {
     /// inputs in fuzzer folders.
     #[arg(long = "corpus")]
     corpus: Vec<PathBuf>,
-    /// Start from random inputs only, without the corpus.
+    /// The working corpus (default: fuzz/corpus/vmfuzz/, git-ignored): every input that adds
+    /// coverage is saved there as a raw byte file named by its content hash, and the next
+    /// campaign starts from it as well as from the seeds. Created if missing; checked before
+    /// the campaign starts. `vmfuzz cmin` shrinks it.
+    #[arg(long, value_name = "DIR")]
+    corpus_out: Option<PathBuf>,
+    /// Start from random inputs only, without the seeds and without the working corpus (new
+    /// inputs are still saved into it).
     #[arg(long)]
     no_seeds: bool,
     /// Where findings are written (created if missing; checked before the campaign starts).
@@ -57,12 +74,22 @@ pub(super) struct FuzzArgs {
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3600))]
     minimize_time: u64,
     #[command(flatten)]
+    coverage: CoverageArg,
+    /// Write a CSV report to FILE (replaced if it exists): a header line, then a line
+    /// (elapsed_s,inputs,ops,corpus,edges,behaviours) every `--stats-interval` seconds and at
+    /// the end. A report of the run: the results never depend on it.
+    #[arg(long, value_name = "FILE")]
+    stats: Option<PathBuf>,
+    /// Seconds between two lines of `--stats` (1 to 3600).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    stats_interval: u64,
+    #[command(flatten)]
     planted: PlantedArg,
     #[command(flatten)]
     subject: SubjectArg,
     /// No progress display.
     #[arg(long, short)]
-    quiet: bool,
+    pub(super) quiet: bool,
 }
 
 fn parse_max_len(s: &str) -> Result<usize, String> {
@@ -78,11 +105,19 @@ fn parse_max_len(s: &str) -> Result<usize, String> {
 
 /// A one-line summary of the behaviours reached.
 pub(super) fn feature_summary(features: &std::collections::BTreeSet<Feature>) -> String {
-    let count = |c: Category| features.iter().filter(|f| f.category == c).count();
+    summary_of(features.iter().map(|f| (f.category, f.name)))
+}
+
+/// [`feature_summary`] of behaviours given as `(category, name)` pairs, each distinct
+/// behaviour once (a worker process reports them as text).
+pub(super) fn summary_of<'a>(
+    features: impl Iterator<Item = (Category, &'a str)> + Clone,
+) -> String {
+    let count = |c: Category| features.clone().filter(|f| f.0 == c).count();
     let mut rules: Vec<&str> = features
-        .iter()
-        .filter(|f| f.category == Category::Rule)
-        .map(|f| f.name)
+        .clone()
+        .filter(|f| f.0 == Category::Rule)
+        .map(|f| f.1)
         .collect();
     // R1, R2, ..., R13 in rule order, each once.
     rules.sort_by_key(|r| r.trim_start_matches('R').parse::<u32>().unwrap_or(u32::MAX));
@@ -100,9 +135,23 @@ pub(super) fn feature_summary(features: &std::collections::BTreeSet<Feature>) ->
     )
 }
 
-/// The seeds: every clean trace and raw fuzzer input under `dirs` (or the committed corpus).
-fn load_seeds(a: &FuzzArgs) -> Vec<Vec<u8>> {
-    let mut seeds = Vec::new();
+/// The seed inputs and where they came from.
+struct Seeds {
+    inputs: Vec<Vec<u8>>,
+    /// From the seed folders (`corpus/` by default).
+    from_seeds: usize,
+    /// From the working corpus.
+    from_working: usize,
+}
+
+/// The seeds: every clean trace and raw fuzzer input under `--corpus` (or the committed
+/// corpus), then every input of the working corpus, as its bytes.
+fn load_seeds(a: &FuzzArgs, working: &Path, notes: bool) -> Seeds {
+    let mut seeds = Seeds {
+        inputs: Vec::new(),
+        from_seeds: 0,
+        from_working: 0,
+    };
     if a.no_seeds {
         return seeds;
     }
@@ -115,16 +164,246 @@ fn load_seeds(a: &FuzzArgs) -> Vec<Vec<u8>> {
         match entry.and_then(|f| load::load(&f, ReadAs::Detect)) {
             // Seeds that expect a planted fault or a BUG do not start a clean campaign.
             Ok(l) if l.raw || l.trace.expect == Expect::Clean => {
-                seeds.push(codec::encode(&l.trace.input))
+                seeds.inputs.push(codec::encode(&l.trace.input))
             }
             Ok(_) => {}
-            Err(e) => note!("vmfuzz: skipping seed {e}"),
+            Err(e) if notes => note!("vmfuzz: skipping seed {e}"),
+            Err(_) => {}
         }
     }
+    seeds.from_seeds = seeds.inputs.len();
+    seeds.from_working = load_working(working, &mut seeds.inputs, notes);
     seeds
 }
 
-pub(super) fn run(a: FuzzArgs, registry: &Registry) -> Result<u8, CliError> {
+/// Append every input of the working corpus `dir` (raw bytes, whatever the file looks like)
+/// that decodes to at least one op; returns how many.
+pub(super) fn load_working(dir: &Path, into: &mut Vec<Vec<u8>>, notes: bool) -> usize {
+    let before = into.len();
+    for entry in super::entries(&[dir.to_path_buf()]) {
+        match entry.and_then(|f| load::read_bounded(&f)) {
+            Ok(bytes) if !codec::decode(&bytes).ops.is_empty() => into.push(bytes),
+            Ok(_) => {}
+            Err(e) if notes => note!("vmfuzz: skipping working-corpus input {e}"),
+            Err(_) => {}
+        }
+    }
+    into.len() - before
+}
+
+/// Saves kept inputs into the working corpus; reports the first failure and counts the rest.
+pub(super) struct CorpusWriter {
+    dir: PathBuf,
+    /// Inputs that could not be saved.
+    pub failed: std::sync::atomic::AtomicU64,
+}
+
+impl CorpusWriter {
+    /// Save `bytes` under its content name (nothing happens if the file exists).
+    pub fn save(&self, bytes: &[u8]) {
+        let path = self.dir.join(output::content_name(bytes));
+        match output::save_new_unsynced(&path, bytes) {
+            Ok(()) => {}
+            // The same content is there already (another campaign saved it).
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                use std::sync::atomic::Ordering::Relaxed;
+                if self.failed.fetch_add(1, Relaxed) == 0 {
+                    note!(
+                        "vmfuzz: cannot save a new input into the working corpus {}: {e} \
+                         (the campaign goes on; the count of lost inputs is in the summary)",
+                        self.dir.display()
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The `--stats` file: a header, then one CSV line per interval and one at the end.
+pub(super) struct Stats {
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    path: PathBuf,
+    every: Duration,
+    next: Duration,
+}
+
+impl Stats {
+    fn open(path: Option<&Path>, every: Duration) -> Result<Option<Stats>, CliError> {
+        let Some(path) = path else { return Ok(None) };
+        let file = std::fs::File::create(path).map_err(|e| {
+            CliError::Usage(format!(
+                "the stats file (--stats) {} cannot be written: {e}",
+                path.display()
+            ))
+        })?;
+        let mut s = Stats {
+            file: Some(std::io::BufWriter::new(file)),
+            path: path.to_path_buf(),
+            every,
+            next: Duration::ZERO,
+        };
+        s.write(format_args!("elapsed_s,inputs,ops,corpus,edges,behaviours"));
+        Ok(Some(s))
+    }
+
+    fn write(&mut self, line: std::fmt::Arguments<'_>) {
+        if let Some(f) = &mut self.file {
+            if let Err(e) = writeln!(f, "{line}").and_then(|()| f.flush()) {
+                note!(
+                    "vmfuzz: cannot write the stats file {}: {e}; no more lines go there",
+                    self.path.display()
+                );
+                self.file = None;
+            }
+        }
+    }
+
+    /// A line for the counters at `elapsed`, when an interval has passed (or `force`).
+    pub fn sample(&mut self, elapsed: Duration, c: &StatsLine, force: bool) {
+        if !force && elapsed < self.next {
+            return;
+        }
+        while self.next <= elapsed {
+            self.next += self.every;
+        }
+        self.write(format_args!(
+            "{:.1},{},{},{},{},{}",
+            elapsed.as_secs_f64(),
+            c.inputs,
+            c.ops,
+            c.corpus,
+            c.edges.map_or(String::new(), |e| e.to_string()),
+            c.behaviours
+        ));
+    }
+}
+
+/// One sample of the counters.
+pub(super) struct StatsLine {
+    pub inputs: u64,
+    pub ops: u64,
+    pub corpus: u64,
+    pub edges: Option<u64>,
+    pub behaviours: usize,
+}
+
+/// How the campaign is fed, for the start line.
+fn coverage_phrase(mode: CoverageMode, counters: Option<&crate::coverage::Counters>) -> String {
+    match (mode, counters) {
+        (CoverageMode::On, Some(c)) => {
+            format!("coverage on ({} edges of engine and model)", c.edges())
+        }
+        (CoverageMode::On, None) => "coverage unavailable (behaviours only)".into(),
+        (CoverageMode::Off, Some(c)) => format!(
+            "coverage off (behaviours only; the {} edges are counted, not followed)",
+            c.edges()
+        ),
+        (CoverageMode::Off, None) => "coverage off (behaviours only)".into(),
+    }
+}
+
+/// What a campaign did, in this process or over worker processes.
+pub(super) struct Outcome {
+    /// Inputs executed.
+    pub inputs: u64,
+    /// Inputs rejected (decoded to nothing).
+    pub rejected: u64,
+    /// Calls executed.
+    pub ops: u64,
+    /// Corpus size at the end (seeds included).
+    pub corpus: u64,
+    /// Inputs kept for adding coverage.
+    pub kept: u64,
+    /// Edges covered, when the counters were read.
+    pub edges: Option<u64>,
+    /// Behaviours reached.
+    pub behaviours: usize,
+    /// [`feature_summary`] of them.
+    pub behaviours_line: String,
+    /// The finding, if any.
+    pub found: Option<Box<Found>>,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// The live line: counters, then the behaviours reached.
+pub(super) fn progress_line(
+    elapsed: Duration,
+    s: &StatsLine,
+    findings: u64,
+    behaviours_line: &str,
+) -> String {
+    let secs = elapsed.as_secs_f64().max(1e-3);
+    format!(
+        "inputs {} ({:.0}/s) ops {} ({:.0}/s) corpus {} edges {} findings {findings}\n  \
+         {behaviours_line}",
+        s.inputs,
+        s.inputs as f64 / secs,
+        s.ops,
+        s.ops as f64 / secs,
+        s.corpus,
+        s.edges.map_or("n/a".to_string(), |e| e.to_string()),
+    )
+}
+
+/// Everything a campaign run needs beyond its options.
+pub(super) struct Env<'a> {
+    pub a: &'a FuzzArgs,
+    pub subject: Subject,
+    pub writer: CorpusWriter,
+    pub stats: Option<Stats>,
+    pub signals: Signals,
+}
+
+/// Run the campaign in this process (threads).
+fn in_process(opts: &CampaignOptions, env: &mut Env<'_>) -> Outcome {
+    let edges_read = opts.coverage.is_some() && opts.jobs <= 1;
+    let mut progress = Progress::new(env.a.quiet);
+    let subject = env.subject;
+    let (stats, signals, writer) = (&mut env.stats, &env.signals, &env.writer);
+    let mut tick = |shared: &campaign::Shared, elapsed: Duration| {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = &shared.counters;
+        let line = StatsLine {
+            inputs: c.inputs.load(Relaxed),
+            ops: c.ops.load(Relaxed),
+            corpus: c.corpus.load(Relaxed),
+            edges: edges_read.then(|| c.edges.load(Relaxed)),
+            behaviours: shared.features.lock().map(|f| f.len()).unwrap_or(0),
+        };
+        if let Some(s) = stats.as_mut() {
+            s.sample(elapsed, &line, false);
+        }
+        progress.update(elapsed, || {
+            let features = shared
+                .features
+                .lock()
+                .map(|f| feature_summary(&f))
+                .unwrap_or_default();
+            progress_line(elapsed, &line, c.findings.load(Relaxed), &features)
+        });
+        signals.received().is_none()
+    };
+    let check = move |input: &Input, o: &RunOptions| subject.check(input, o);
+    let keep = |bytes: &[u8]| writer.save(bytes);
+    let summary = campaign::run(opts, &check, &mut tick, &keep);
+    progress.finish();
+    Outcome {
+        inputs: summary.inputs,
+        rejected: summary.rejected,
+        ops: summary.ops,
+        corpus: summary.corpus,
+        kept: summary.kept,
+        edges: summary.edges,
+        behaviours: summary.features.len(),
+        behaviours_line: feature_summary(&summary.features),
+        found: summary.found,
+        elapsed: summary.elapsed,
+    }
+}
+
+pub(super) fn run(a: FuzzArgs, registry: &Registry, setup: &CoverageSetup) -> Result<u8, CliError> {
     let Some(subject) = a.subject.resolve(registry)? else {
         return Ok(0);
     };
@@ -132,26 +411,68 @@ pub(super) fn run(a: FuzzArgs, registry: &Registry) -> Result<u8, CliError> {
         return Ok(0);
     };
     output::prepare_dir(&a.out, "the findings folder (--out)")?;
-    let seeds = load_seeds(&a);
+    let working = a
+        .corpus_out
+        .clone()
+        .unwrap_or_else(load::default_working_corpus_dir);
+    output::prepare_dir(&working, "the working corpus (--corpus-out)")?;
+    if let Some(s) = &a.stats {
+        output::prepare_file(s, "the folder of the stats file (--stats)")?;
+    }
+    let mode = a.coverage.mode();
+    let counters = match coverage_arg::acquire(mode, setup, a.quiet)? {
+        coverage_arg::Acquired::Counters(c) => c,
+        coverage_arg::Acquired::Exited(code) => return Ok(code),
+    };
+    let worker = workers::worker_index();
+    let seeds = load_seeds(&a, &working, worker.is_none());
     let opts = CampaignOptions {
         seed: a.seed,
         time: (a.time > 0).then(|| Duration::from_secs(a.time)),
         runs: a.runs,
         jobs: usize::from(a.jobs),
         max_len: a.max_len,
-        seeds,
+        seeds: seeds.inputs,
         run: RunOptions {
             full_checks: FullChecks::FUZZING,
             ..run_opts(planted.clone())
         },
+        coverage: counters.clone(),
+        edge_feedback: mode == CoverageMode::On,
+    };
+    let writer = CorpusWriter {
+        dir: working.clone(),
+        failed: Default::default(),
+    };
+    if let Some(index) = worker {
+        return workers::worker_main(opts, index, subject, &working, writer);
+    }
+    // The counters are process-global: with coverage, N jobs are N processes.
+    let processes = counters.is_some() && opts.jobs > 1;
+    let seed_dirs = if a.corpus.is_empty() {
+        "corpus/".to_string()
+    } else {
+        a.corpus
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
     };
     note!(
-        "vmfuzz: campaign on {} with seed {}, {} job(s), {} seed input(s), {}{}; findings go \
-         to {}",
+        "vmfuzz: campaign on {} with seed {}, {} job(s){}, {}; seed inputs: {} from {seed_dirs}, \
+         {} from the working corpus {}; {}{}; new inputs go to {}, findings to {}",
         subject.name,
         opts.seed,
         opts.jobs,
-        opts.seeds.len(),
+        if processes {
+            " (worker processes: the coverage counters are per process)"
+        } else {
+            ""
+        },
+        coverage_phrase(mode, counters.as_ref()),
+        seeds.from_seeds,
+        seeds.from_working,
+        working.display(),
         match (opts.time, opts.runs) {
             (Some(t), Some(r)) => format!("up to {}s or {r} inputs", t.as_secs()),
             (Some(t), None) => format!("{}s", t.as_secs()),
@@ -162,36 +483,39 @@ pub(super) fn run(a: FuzzArgs, registry: &Registry) -> Result<u8, CliError> {
             .as_ref()
             .map(|p| format!(", planted fault {p}"))
             .unwrap_or_default(),
+        working.display(),
         a.out.display()
     );
-    let signals = Signals::install();
-    let mut progress = Progress::new(a.quiet);
-    let mut tick = |shared: &campaign::Shared, elapsed: Duration| {
-        use std::sync::atomic::Ordering::Relaxed;
-        progress.update(elapsed, || {
-            let c = &shared.counters;
-            let secs = elapsed.as_secs_f64().max(1e-3);
-            let inputs = c.inputs.load(Relaxed);
-            let ops = c.ops.load(Relaxed);
-            let features = shared
-                .features
-                .lock()
-                .map(|f| feature_summary(&f))
-                .unwrap_or_default();
-            format!(
-                "inputs {inputs} ({:.0}/s) ops {ops} ({:.0}/s) corpus {} findings {}\n  {features}",
-                inputs as f64 / secs,
-                ops as f64 / secs,
-                c.corpus.load(Relaxed),
-                c.findings.load(Relaxed),
-            )
-        });
-        signals.received().is_none()
+    let stats = Stats::open(a.stats.as_deref(), Duration::from_secs(a.stats_interval))?;
+    let mut env = Env {
+        a: &a,
+        subject,
+        writer,
+        stats,
+        signals: Signals::install(),
     };
-    let check = move |input: &Input, o: &RunOptions| subject.check(input, o);
-    let summary = campaign::run(&opts, &check, &mut tick);
-    progress.finish();
-    let secs = summary.elapsed.as_secs_f64().max(1e-3);
+    let outcome = if processes {
+        workers::run(&opts, &mut env)?
+    } else {
+        in_process(&opts, &mut env)
+    };
+    let Env {
+        writer,
+        mut stats,
+        signals,
+        ..
+    } = env;
+    if let Some(s) = &mut stats {
+        let line = StatsLine {
+            inputs: outcome.inputs,
+            ops: outcome.ops,
+            corpus: outcome.corpus,
+            edges: outcome.edges,
+            behaviours: outcome.behaviours,
+        };
+        s.sample(outcome.elapsed, &line, true);
+    }
+    let secs = outcome.elapsed.as_secs_f64().max(1e-3);
     let interrupted = signals.received();
     if let Some(sig) = interrupted {
         note!(
@@ -205,20 +529,30 @@ pub(super) fn run(a: FuzzArgs, registry: &Registry) -> Result<u8, CliError> {
         );
     }
     outln!(
-        "vmfuzz: {} inputs ({:.0}/s), {} ops ({:.0}/s), {:.1}% rejected, corpus {}, findings {}",
-        summary.inputs,
-        summary.inputs as f64 / secs,
-        summary.ops,
-        summary.ops as f64 / secs,
-        100.0 * summary.rejected as f64 / summary.inputs.max(1) as f64,
-        summary.corpus,
-        usize::from(summary.found.is_some())
+        "vmfuzz: {} inputs ({:.0}/s), {} ops ({:.0}/s), {:.1}% rejected, corpus {} ({} new), \
+         edges {}, findings {}",
+        outcome.inputs,
+        outcome.inputs as f64 / secs,
+        outcome.ops,
+        outcome.ops as f64 / secs,
+        100.0 * outcome.rejected as f64 / outcome.inputs.max(1) as f64,
+        outcome.corpus,
+        outcome.kept,
+        match (outcome.edges, &counters) {
+            (Some(e), Some(c)) => format!("{e} of {}", c.edges()),
+            _ => "n/a".to_string(),
+        },
+        usize::from(outcome.found.is_some())
     );
-    outln!(
-        "vmfuzz: behaviours reached: {}",
-        feature_summary(&summary.features)
-    );
-    let Some(found) = summary.found else {
+    let lost = writer.failed.load(std::sync::atomic::Ordering::Relaxed);
+    if lost > 0 {
+        note!(
+            "vmfuzz: {lost} new input(s) could not be saved into {}",
+            working.display()
+        );
+    }
+    outln!("vmfuzz: behaviours reached: {}", outcome.behaviours_line);
+    let Some(found) = outcome.found else {
         if let Some(sig) = interrupted {
             return Err(CliError::Interrupted(sig));
         }

@@ -1,17 +1,21 @@
 //! The `vmfuzz` command line (feature `cli`, on by default; the fuzz targets build the library
-//! without it): `fuzz`, `replay`, `explain`, `minimize`, `convert`.
+//! without it): `fuzz`, `cmin`, `replay`, `explain`, `minimize`, `convert`.
 //!
 //! Exit status, the same for every command: 0 clean (or the input met its `expect:` line), 1 a
 //! finding (or an input that did not meet its `expect:` line), 2 a usage or input error, 130
 //! and 143 interrupted by SIGINT and SIGTERM, 141 standard output closed (a pipe).
 
+mod cmin;
 mod convert;
+mod coverage_arg;
 mod fuzz;
+pub mod instrument;
 mod minimize;
 pub mod output;
 mod progress;
 mod replay;
 mod signals;
+mod workers;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,6 +29,7 @@ use crate::exec::RunOptions;
 use crate::finding::Finding;
 use crate::ops::Input;
 use crate::subjects::{Registry, Subject};
+use instrument::CoverageSetup;
 
 const ABOUT: &str = "Differential fuzzing of the Linux 4.x vmalloc allocator.
 
@@ -37,6 +42,15 @@ third-party x86_64 crate), page ownership (leaks), lazy-free state and data read
 
 A finding is printed with the op where the two first disagree, a diff, and a command that
 reproduces it.
+
+VERSIONS. By default vmfuzz departs from every released 4.x kernel in placement: it takes the
+exact lowest fit, whereas every 4.x release tests its search cache with a strict `<` and so
+sometimes passes over an exact-fit hole, an off-by-one against the kernel's own intent, fixed
+here so that every placement has one checkable answer (docs/semantics.md, \"Deliberate
+departures\"). A trace's machine line restores released behaviour knob by knob
+(faithful_4x_cache=on, align_wrap_check=off, vunmap_lookup=find_vmap_area_deref, ...) or all
+at once with kernel=4.19.0 (v4.19.0 as shipped); generated inputs use the default mostly and
+the preset and each knob a fair share, and a finding's trace records them.
 
 INPUT FILES. Inputs are readable text traces (see corpus/README.md) or raw fuzzer byte files.
 A file is read as a trace unless raw bytes are asked for explicitly: a *.trace file, or any
@@ -61,11 +75,18 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run a fuzz campaign (the main job). Starts from the committed corpus, keeps inputs that
-    /// reach new behaviour and mutates them. On a finding: writes it at once (unminimized,
-    /// with its report), minimizes it within a time bound, writes the minimized trace beside
-    /// it, prints the report and the command to reproduce it, and exits 1.
+    /// Run a fuzz campaign (the main job). Starts from the committed corpus and the working
+    /// corpus, keeps inputs that add code coverage of the engine and the model (new edges or
+    /// hit counts; an instrumented copy of this binary is built for that, see --coverage) or
+    /// reach new behaviour, saves them into the working corpus and mutates them. On a
+    /// finding: writes it at once (unminimized, with its report), minimizes it within a time
+    /// bound, writes the minimized trace beside it, prints the report and the command to
+    /// reproduce it, and exits 1.
     Fuzz(fuzz::FuzzArgs),
+    /// Minimize a working corpus (default: fuzz/corpus/vmfuzz/): keep a small set of its
+    /// inputs that reaches the same code coverage (edge and hit-count bucket) and the same
+    /// behaviours, remove the others, and print the counts before and after.
+    Cmin(cmin::CminArgs),
     /// Replay traces or raw fuzzer inputs (files or directories) and check each one's
     /// `expect:` line. Prints a pass/fail line per file and a summary.
     Replay(replay::ReplayArgs),
@@ -149,23 +170,41 @@ fn list_planted() -> Result<(), CliError> {
             crate::planted::build_hint()
         );
     }
-    for (name, what) in crate::planted::list() {
-        outln!("{name:<28} {what}");
+    let list = crate::planted::list();
+    let width = list.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+    for (name, what) in list {
+        outln!("{name:<width$} {what}");
     }
     Ok(())
 }
 
-/// Parse the arguments and run, with the subjects this library ships (the engine).
+/// Parse the arguments and run, with the subjects this library ships (the engine), without
+/// code coverage (see [`main_with_coverage`]).
 pub fn main() -> ExitCode {
     main_with(Registry::builtin())
 }
 
 /// Parse the arguments and run, with the subjects of `registry` (`--subject NAME`): how a
 /// binary of your own fuzzes your allocator against the model without editing this library.
+/// Campaigns follow behaviours only; [`main_with_coverage`] adds code coverage.
 pub fn main_with(registry: Registry) -> ExitCode {
+    main_with_coverage(registry, CoverageSetup::default())
+}
+
+/// As [`main_with`], with code coverage (`docs/design.md` §5.4): `setup` holds the coverage
+/// counters of this process when it is instrumented, and how to build an instrumented copy of
+/// it when it is not. The binary must define the SanitizerCoverage callback that receives the
+/// counters (as the `vmfuzz` binary's `sancov` module does) and call this first thing in
+/// `main`: in the build of the instrumented copy, cargo runs this binary as `RUSTC_WRAPPER`
+/// ([`instrument::wrapper_main`]).
+pub fn main_with_coverage(registry: Registry, setup: CoverageSetup) -> ExitCode {
+    if let Some(code) = instrument::wrapper_main() {
+        return code;
+    }
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Fuzz(a) => fuzz::run(a, &registry),
+        Command::Fuzz(a) => fuzz::run(a, &registry, &setup),
+        Command::Cmin(a) => cmin::run(a, &registry, &setup),
         Command::Replay(a) => replay::replay(a, &registry),
         Command::Minimize(a) => minimize::run(a, &registry),
         Command::Explain(a) => replay::explain(a, &registry),
@@ -222,7 +261,7 @@ fn recorded_run(
         if s.index < notes.len() {
             notes[s.index] = Some(match &s.call {
                 Some(c) if s.model == s.subject => format!("{c} -> {}", s.model),
-                Some(c) => format!("{c} -> model {} / engine {}", s.model, s.subject),
+                Some(c) => format!("{c} -> model {} / {} {}", s.model, subject.name, s.subject),
                 None => "skipped".into(),
             });
         }

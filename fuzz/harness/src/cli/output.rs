@@ -110,6 +110,12 @@ pub fn prepare_file(path: &Path, what: &str) -> Result<(), CliError> {
 /// Write `bytes` to a temporary file in `dir` and flush it to disk; the caller links or
 /// renames it into place, so no reader ever sees a half-written file.
 fn write_temp(dir: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
+    write_temp_with(dir, bytes, true)
+}
+
+/// As [`write_temp`]; `sync` flushes the file to disk first (a finding must survive a crash of
+/// the machine; an input of the working corpus need not, and a campaign saves hundreds).
+fn write_temp_with(dir: &Path, bytes: &[u8], sync: bool) -> io::Result<PathBuf> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     loop {
@@ -121,7 +127,9 @@ fn write_temp(dir: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
             .open(&tmp)
         {
             Ok(mut f) => {
-                let done = f.write_all(bytes).and_then(|()| f.sync_all());
+                let done = f
+                    .write_all(bytes)
+                    .and_then(|()| if sync { f.sync_all() } else { Ok(()) });
                 if let Err(e) = done {
                     let _ = std::fs::remove_file(&tmp);
                     return Err(e);
@@ -170,9 +178,43 @@ pub fn save_at(path: &Path, bytes: &[u8], replace: bool) -> io::Result<()> {
     result
 }
 
+/// The file name of a working-corpus input: its content hash, 32 hex digits (FNV-1a, 128
+/// bits: the same on every run and build, so an input already saved is never saved twice).
+pub fn content_name(bytes: &[u8]) -> String {
+    const OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+    const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
+    let h = bytes
+        .iter()
+        .fold(OFFSET, |h, &b| (h ^ u128::from(b)).wrapping_mul(PRIME));
+    format!("{h:032x}")
+}
+
+/// Save `bytes` as a new file `path` (never replacing one), written under a temporary name and
+/// linked into place, without waiting for the disk: for the working corpus, where a file lost
+/// in a crash of the machine costs nothing and a campaign saves many. Readers never see a
+/// half-written file.
+pub fn save_new_unsynced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let tmp = write_temp_with(&dir, bytes, false)?;
+    let result = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_names_are_fnv1a_128() {
+        // The FNV-1a 128 offset basis is the hash of no bytes; one byte changes it.
+        assert_eq!(content_name(b""), "6c62272e07bb014262b821756295c58d");
+        assert_eq!(content_name(b"a").len(), 32);
+        assert_ne!(content_name(b"a"), content_name(b"b"));
+    }
 
     #[test]
     fn save_new_never_overwrites() {
@@ -193,6 +235,10 @@ mod tests {
         names.sort();
         assert_eq!(names, ["leak-0.trace", "leak-1.trace"]);
         assert!(save_at(&a, b"x", false).is_err());
+        assert!(save_new_unsynced(&a, b"x").is_err());
+        save_new_unsynced(&dir.join("c"), b"fourth").unwrap();
+        assert_eq!(std::fs::read(dir.join("c")).unwrap(), b"fourth");
+        std::fs::remove_file(dir.join("c")).unwrap();
         save_at(&a, b"third", true).unwrap();
         assert_eq!(std::fs::read(&a).unwrap(), b"third");
         let _ = std::fs::remove_dir_all(&dir);

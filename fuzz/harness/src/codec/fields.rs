@@ -7,9 +7,10 @@
 
 use super::io::{bucket, Reader, Writer};
 use crate::ops::{
-    Addr, DeferTarget, Machine, PageRef, Prot, GFP_DMA32, GFP_HIGHMEM, GFP_KERNEL, GFP_NOFAIL,
-    GFP_NOWARN, GFP_THISNODE, GFP_ZERO, MAX_ACCESS_LEN, MAX_GET_VM_AREA_SIZE, MAX_VMAP_PAGES,
-    PAGE_SIZE, VM_ALLOC, VM_IOREMAP, VM_MAP, VM_NO_GUARD, VM_USERMAP,
+    Addr, DeferTarget, DerivedSize, Edge, EdgeAt, FitApi, Machine, PageRef, Prot, GFP_DMA32,
+    GFP_HIGHMEM, GFP_KERNEL, GFP_NOFAIL, GFP_NOWARN, GFP_THISNODE, GFP_ZERO, MAX_ACCESS_LEN,
+    MAX_GET_VM_AREA_SIZE, MAX_VMAP_PAGES, PAGE_SIZE, VM_ALLOC, VM_IOREMAP, VM_MAP, VM_NO_GUARD,
+    VM_USERMAP,
 };
 
 // ---- sizes -------------------------------------------------------------------------------
@@ -292,7 +293,6 @@ pub(super) fn put_flags(w: &mut Writer, f: u64, mask: u64) {
     w.u8((f & mask) as u8);
 }
 
-/// Node byte: even = `NUMA_NO_NODE`, odd = node `(b >> 1) % nr_nodes`.
 /// Node byte: even is `None`; odd below `0xf1` is `Some((b >> 1) % nr_nodes)`; odd
 /// `0xf1..=0xfd` a node the machine does not have, `nr_nodes + (b - 0xf1) / 2` (a BUG, last
 /// op only); `0xff` a raw `u32`.
@@ -439,6 +439,134 @@ pub(super) fn put_addr(w: &mut Writer, a: Addr) {
         Addr::Abs(v) => {
             w.u8(ADDR[4]);
             w.u64(v);
+        }
+    }
+}
+
+/// Page delta byte: low 3 bits `0..=3` are 0, `4`/`5` −1, `6` +1, `7` the byte's signed
+/// value shifted right by 3 (`-16..=15`).
+pub(super) fn delta(r: &mut Reader) -> i8 {
+    let b = r.u8();
+    match b & 7 {
+        0..=3 => 0,
+        4 | 5 => -1,
+        6 => 1,
+        _ => (b as i8) >> 3,
+    }
+}
+
+pub(super) fn put_delta(w: &mut Writer, d: i8) {
+    w.u8(match d {
+        0 => 0,
+        -1 => 4,
+        1 => 6,
+        d => ((d << 3) | 7) as u8,
+    });
+}
+
+/// Derived size: `0..=99` a gap (slot-coded index), `100..=149` the largest gap, `150..=179`
+/// the lazy room, `180..=209` the free pages, `210..=229` the array limit, `230..=255` the
+/// window; then the delta.
+const DERIVED: [u8; 6] = [0, 100, 150, 180, 210, 230];
+
+pub(super) fn derived_size(r: &mut Reader) -> DerivedSize {
+    let sel = bucket(r.u8(), &DERIVED);
+    let k = if sel == 0 { slot(r) } else { 0 };
+    let delta = delta(r);
+    match sel {
+        0 => DerivedSize::Gap { k, delta },
+        1 => DerivedSize::Largest { delta },
+        2 => DerivedSize::LazyRoom { delta },
+        3 => DerivedSize::FreePages { delta },
+        4 => DerivedSize::ArrayLimit { delta },
+        _ => DerivedSize::Window { delta },
+    }
+}
+
+pub(super) fn put_derived_size(w: &mut Writer, d: DerivedSize) {
+    match d {
+        DerivedSize::Gap { k, .. } => {
+            w.u8(DERIVED[0]);
+            put_slot(w, k);
+        }
+        DerivedSize::Largest { .. } => w.u8(DERIVED[1]),
+        DerivedSize::LazyRoom { .. } => w.u8(DERIVED[2]),
+        DerivedSize::FreePages { .. } => w.u8(DERIVED[3]),
+        DerivedSize::ArrayLimit { .. } => w.u8(DERIVED[4]),
+        DerivedSize::Window { .. } => w.u8(DERIVED[5]),
+    }
+    put_delta(w, d.delta());
+}
+
+/// Window edge: `0..=63` a gap's start, `64..=127` a gap's end (slot-coded index),
+/// `128..=159` the largest gap's start, `160..=191` its end, `192..=223` a live area's start,
+/// `224..=243` a live area's end (slot), `244..=249` the window start, `250..=255` its end;
+/// then the delta.
+const EDGE: [u8; 8] = [0, 64, 128, 160, 192, 224, 244, 250];
+
+pub(super) fn edge(r: &mut Reader) -> Edge {
+    let sel = bucket(r.u8(), &EDGE);
+    let at = match sel {
+        0 => EdgeAt::GapStart(slot(r)),
+        1 => EdgeAt::GapEnd(slot(r)),
+        2 => EdgeAt::LargestStart,
+        3 => EdgeAt::LargestEnd,
+        4 => EdgeAt::AreaStart(slot(r)),
+        5 => EdgeAt::AreaEnd(slot(r)),
+        6 => EdgeAt::WindowStart,
+        _ => EdgeAt::WindowEnd,
+    };
+    Edge {
+        at,
+        delta: delta(r),
+    }
+}
+
+pub(super) fn put_edge(w: &mut Writer, e: Edge) {
+    match e.at {
+        EdgeAt::GapStart(k) => {
+            w.u8(EDGE[0]);
+            put_slot(w, k);
+        }
+        EdgeAt::GapEnd(k) => {
+            w.u8(EDGE[1]);
+            put_slot(w, k);
+        }
+        EdgeAt::LargestStart => w.u8(EDGE[2]),
+        EdgeAt::LargestEnd => w.u8(EDGE[3]),
+        EdgeAt::AreaStart(s) => {
+            w.u8(EDGE[4]);
+            put_slot(w, s);
+        }
+        EdgeAt::AreaEnd(s) => {
+            w.u8(EDGE[5]);
+            put_slot(w, s);
+        }
+        EdgeAt::WindowStart => w.u8(EDGE[6]),
+        EdgeAt::WindowEnd => w.u8(EDGE[7]),
+    }
+    put_delta(w, e.delta);
+}
+
+/// `fit` API: `0..=159` vmalloc, `160..=207` module_alloc, `208..=255` get_vm_area with a
+/// flags byte.
+pub(super) fn fit_api(r: &mut Reader) -> FitApi {
+    match r.u8() {
+        0..=159 => FitApi::Vmalloc,
+        160..=207 => FitApi::ModuleAlloc,
+        _ => FitApi::GetVmArea {
+            flags: flags(r, AREA_FLAGS),
+        },
+    }
+}
+
+pub(super) fn put_fit_api(w: &mut Writer, a: FitApi) {
+    match a {
+        FitApi::Vmalloc => w.u8(0),
+        FitApi::ModuleAlloc => w.u8(160),
+        FitApi::GetVmArea { flags } => {
+            w.u8(208);
+            put_flags(w, flags, AREA_FLAGS);
         }
     }
 }

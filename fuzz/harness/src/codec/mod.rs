@@ -71,6 +71,14 @@
 //!    - address: `0..=199` area (slot, offset); `200..=227` stale (slot, offset);
 //!      `228..=243` a wild address in the vmalloc window (`u16`); `244..=251` NULL;
 //!      `252..=255` raw `u64`.
+//!    - `fit`: API `u8` (`0..=159` vmalloc, `160..=207` module_alloc, else get_vm_area and
+//!      a flags byte), then a derived size. `range_fit`: derived size, align, start edge, end
+//!      edge, flags. Derived size `u8`: `0..=99` gap (slot-coded index), `100..=149` largest,
+//!      `150..=179` lazy room, `180..=209` free pages, `210..=229` array limit, else window.
+//!      Edge `u8`: `0..=63` gap start, `64..=127` gap end (slot), `128..=159` largest start,
+//!      `160..=191` largest end, `192..=223` area start, `224..=243` area end (slot),
+//!      `244..=249` window start, else window end. Each then a delta byte (low bits `0..=3`:
+//!      0, `4`/`5`: −1, `6`: +1, `7`: `(b as i8) >> 3`).
 //!    - `free_vm_area`: an address. `free_page`: `0..=239` caller page `sel`, `240..=243`
 //!      caller page `u32`, `244..=251` PFN `u16`, `252..=255` PFN `u64`. Deferred frees:
 //!      `0..=239` writable mapping `sel`, `240..=243` `u32`, `244..=251` a window page
@@ -300,6 +308,23 @@ fn decode_op(kind: OpKind, r: &mut Reader, m: &Machine) -> Op {
             offset: offset(r),
             len: access_len(r),
         },
+        OpKind::Fit => Op::Fit {
+            api: fit_api(r),
+            size: derived_size(r),
+        },
+        OpKind::RangeFit => {
+            let size = derived_size(r);
+            let align = align(r);
+            let start = edge(r);
+            let end = edge(r);
+            Op::RangeFit {
+                size,
+                align,
+                start,
+                end,
+                vm_flags: flags(r, EXTRA_FLAGS),
+            }
+        }
     }
 }
 
@@ -381,6 +406,23 @@ fn encode_op(w: &mut Writer, m: &Machine, op: &Op) {
             put_offset(w, *offset);
             put_access_len(w, *len);
         }
+        Op::Fit { api, size } => {
+            put_fit_api(w, *api);
+            put_derived_size(w, *size);
+        }
+        Op::RangeFit {
+            size,
+            align,
+            start,
+            end,
+            vm_flags,
+        } => {
+            put_derived_size(w, *size);
+            put_align(w, *align);
+            put_edge(w, *start);
+            put_edge(w, *end);
+            put_flags(w, *vm_flags, EXTRA_FLAGS);
+        }
     }
 }
 
@@ -403,6 +445,9 @@ fn neutralise(ops: &mut [Op], m: &Machine) {
                 fix_node(node);
             }
             Op::VmallocNode { node, .. } | Op::AllocPage { node, .. } => fix_node(node),
+            Op::RangeFit { align, .. } if !align.is_power_of_two() => {
+                *align = align.checked_next_power_of_two().unwrap_or(1);
+            }
             Op::Vunmap { irq, .. } => *irq = false,
             Op::GetVmArea { size, .. } if *size > MAX_GET_VM_AREA_SIZE => {
                 *size %= MAX_GET_VM_AREA_SIZE + 1;

@@ -12,6 +12,7 @@
 //! `design §N` cites a section of `docs/design.md`.
 
 pub mod call;
+pub mod derive;
 pub mod reslot;
 pub mod scope;
 pub mod tracker;
@@ -25,7 +26,7 @@ pub use tracker::{Handle, HandleKind, Tracker};
 
 use crate::behaviour::{Behaviours, Feature};
 use crate::finding::{Finding, FindingKind};
-use crate::ops::{Input, Machine, Paging};
+use crate::ops::{Input, Machine, OpKind, Paging};
 use crate::oracle::walk::{self, WalkParams, WalkResult};
 use crate::oracle::{self, Inspect, Observation, Oracle, Scope, Side};
 use crate::subject::{Event, Fatal, Kernel, RawMemory, Reference, StateView};
@@ -93,6 +94,8 @@ pub struct Report {
     pub attempts: [u64; 5],
     /// Observations that ran the whole-state checks.
     pub whole_checks: usize,
+    /// The subject declined the input's machine ([`Kernel::declines`]): nothing ran.
+    pub declined: Option<String>,
 }
 
 /// Run `input` on `subject` against `model`. `Err` is the first finding.
@@ -127,29 +130,40 @@ pub fn run_full<S: Kernel + ?Sized, M: Reference>(
         report: Report::default(),
         behaviours: Behaviours::new(&input.machine),
     };
+    if let Some(why) = r.subject.declines(&input.machine) {
+        r.report.declined = Some(why);
+        return (r.report, None);
+    }
     let n = input.ops.len();
     for (i, op) in input.ops.iter().enumerate() {
         let line = crate::text::op_line(op);
-        let supported = r.subject.supports(op.kind()) && r.model.supports(op.kind());
+        let supported = |k| r.subject.supports(k) && r.model.supports(k);
         let arrays = r.model.array_areas();
-        let call = supported
-            .then(|| {
-                r.tracker
-                    .resolve(op, &r.model_state.busy, &arrays, i + 1 == n)
-            })
-            .flatten();
+        // Both the op's kind and the kind of the call it resolves to (a boundary-argument op
+        // calls a plain API) must be supported.
+        let call = supported(op.kind())
+            .then(|| r.tracker.resolve(op, &r.model_state, &arrays, i + 1 == n))
+            .flatten()
+            .filter(|c| supported(c.kind()));
         let Some(call) = call else {
             r.skip(i, op, &line);
             continue;
         };
-        // The last op may end the input with a BUG, after which no state can be checked:
-        // check the whole state before it, unless the last check already did.
-        if i + 1 == n && !r.whole_checked {
-            if let Err(f) = r.whole_state_check(i, "before the last op") {
+        // The last op, or one that may end the input with a BUG, an oops or a hang, after
+        // which no state can be checked: check the whole state before it, unless the last
+        // check already did.
+        let fatal_ahead = scope::may_end_input(op, &call, r.machine);
+        if (i + 1 == n || fatal_ahead) && !r.whole_checked {
+            let when = if fatal_ahead {
+                "before an op that may end the input"
+            } else {
+                "before the last op"
+            };
+            if let Err(f) = r.whole_state_check(i, when) {
                 return (r.report, Some(f));
             }
         }
-        match r.step(i, &line, &call, false) {
+        match r.step(i, &line, op.kind(), &call, false) {
             Ok(Some(fatal)) => {
                 r.report.ended = Some(fatal);
                 break;
@@ -178,6 +192,9 @@ impl<S: Kernel + ?Sized> Inspect for Inspected<'_, S> {
     }
     fn read(&self, addr: u64, len: usize) -> Result<Vec<u8>, u64> {
         self.0.read(addr, len)
+    }
+    fn read_page(&self, va: u64) -> Option<crate::subject::PageBytes> {
+        self.0.read_page(va)
     }
     fn check_structures(&self) -> Result<(), String> {
         self.0.check_structures()
@@ -351,6 +368,7 @@ impl<S: Kernel + ?Sized, M: Reference> Runner<'_, S, M> {
         &mut self,
         index: usize,
         line: &str,
+        kind: OpKind,
         call: &Call,
         force_whole: bool,
     ) -> Result<Option<Fatal>, Box<Finding>> {
@@ -432,7 +450,7 @@ impl<S: Kernel + ?Sized, M: Reference> Runner<'_, S, M> {
             self.whole_checked = whole;
         }
         self.behaviours
-            .record(call, &m, &m_events, &before, &self.model_state);
+            .record(kind, call, &m, &m_events, &before, &self.model_state);
         Ok(match (m, s) {
             (Err(f), _) => Some(f),
             _ => None,
@@ -446,7 +464,9 @@ impl<S: Kernel + ?Sized, M: Reference> Runner<'_, S, M> {
         let cleanup = self.tracker.cleanup();
         let last = cleanup.len().saturating_sub(1);
         for (k, call) in cleanup.into_iter().enumerate() {
-            if let Some(fatal) = self.step(first_index + k, "cleanup", &call, k == last)? {
+            if let Some(fatal) =
+                self.step(first_index + k, "cleanup", call.kind(), &call, k == last)?
+            {
                 self.report.ended = Some(fatal);
                 return Ok(());
             }

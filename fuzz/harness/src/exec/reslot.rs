@@ -30,9 +30,9 @@ fn step_call(
     origin: usize,
     last: bool,
 ) -> (bool, Option<super::Call>) {
-    let busy = model.state().busy;
+    let state = model.state();
     let arrays = model.array_areas();
-    let Some(call) = tracker.resolve(op, &busy, &arrays, last) else {
+    let Some(call) = tracker.resolve(op, &state, &arrays, last) else {
         return (true, None);
     };
     (run_call(model, tracker, &call, origin), Some(call))

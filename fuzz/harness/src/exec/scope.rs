@@ -6,9 +6,38 @@
 use std::collections::BTreeSet;
 
 use super::Call;
-use crate::ops::PAGE_SIZE;
+use crate::ops::{Machine, Op, VmallocApi, GFP_NOFAIL, PAGE_SIZE, VM_IOREMAP};
 use crate::oracle::Touched;
 use crate::subject::{BusyArea, StateView};
+
+/// Can `call` (made for `op`) end the input with a BUG, an oops or a hang? Then the whole
+/// state gets its checks just before it, because nothing can be checked after (issue "every
+/// path generated"; design §8). Decided cheaply and conservatively: an op that provokes a
+/// BUG by its arguments ([`Op::may_bug`]), a `__GFP_NOFAIL` request (it hangs when the pool
+/// runs out), `vmalloc_32` under `implicit_highmem=unconditional` (`gfp_zone`'s BUG), and,
+/// under `align_wrap_check=off`, a request whose `ALIGN` may wrap (an alignment above a page,
+/// a caller-given `__get_vm_area` range, `module_alloc` near the top of the address space).
+pub fn may_end_input(op: &Op, call: &Call, machine: &Machine) -> bool {
+    if op.may_bug(machine) {
+        return true;
+    }
+    let knob = |k: &str, v: &str| machine.knobs.get(k) == Some(v);
+    let wrap_off = knob("align_wrap_check", "off");
+    match call {
+        Call::VmallocGfp { gfp, .. } | Call::AllocPage { gfp, .. } => gfp & GFP_NOFAIL != 0,
+        Call::VmallocRange { gfp, align, .. } => {
+            gfp & GFP_NOFAIL != 0 || (wrap_off && *align > PAGE_SIZE)
+        }
+        Call::Vmalloc(VmallocApi::Vmalloc32 | VmallocApi::Vmalloc32User, _) => {
+            knob("implicit_highmem", "unconditional")
+        }
+        Call::GetVmArea { range, flags, .. } => {
+            wrap_off && (range.is_some() || flags & VM_IOREMAP != 0)
+        }
+        Call::ModuleAlloc(_) => wrap_off,
+        _ => false,
+    }
+}
 
 /// When the whole-state checks run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! Slots resolve as `slot % candidates` (never an early return: design §7). An op with no
 //! candidate, or one whose target the generator must never produce (design §3.15: a bad or
 //! interior free inside a nested pages-array area, anything touching an area queued for
-//! deferred free, `__free_page` of a page a live vmap still maps, writes through a read-only
+//! deferred free, `__free_page` of a page a vmap still maps (live or queued), writes through a read-only
 //! mapping), is skipped.
 //! The live set is reconciled with the model's busy list after every op, so frees by any path
 //! (interior pointers, stale addresses that hit a reused VA, deferred work) are followed.
@@ -17,10 +17,12 @@
 use std::collections::BTreeSet;
 
 use super::call::Call;
+use super::derive::{self, Window};
 use crate::ops::{
-    pattern_byte, Addr, DeferTarget, Machine, Op, PageRef, Prot, VmallocApi, PAGE_SIZE,
+    pattern_byte, Addr, DeferTarget, EdgeAt, FitApi, Machine, Op, PageRef, Prot, VmallocApi,
+    GFP_KERNEL, MAX_GET_VM_AREA_SIZE, PAGE_SIZE, VM_NO_GUARD,
 };
-use crate::subject::{BusyArea, Context};
+use crate::subject::{BusyArea, Context, StateView};
 
 /// How a caller-held area was made, which decides how the end of the input frees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,11 +88,13 @@ pub struct Tracker {
     pub page_origins: Vec<usize>,
     /// Recently freed areas, newest last.
     pub stale: Vec<Stale>,
-    /// Areas queued for deferred free.
-    pub queued: Vec<Stale>,
+    /// Areas queued for deferred free (a queued vmap still maps its caller pages).
+    pub queued: Vec<Handle>,
     /// A free of an address in no busy VA oopses (`vunmap_lookup=find_vmap_area_deref`): such
     /// frees are made only as the last op.
     pub free_outside_oopses: bool,
+    /// The machine (its windows and limits resolve boundary arguments).
+    pub machine: Machine,
 }
 
 /// How many freed areas are remembered for `stale#N`.
@@ -120,6 +124,7 @@ impl Tracker {
     pub fn new(machine: &Machine) -> Self {
         Tracker {
             free_outside_oopses: machine.knobs.free_in_no_area_oopses(),
+            machine: machine.clone(),
             ..Tracker::default()
         }
     }
@@ -159,16 +164,17 @@ impl Tracker {
             .any(|b| arrays.contains(&b.start) && addr >= b.start && addr < b.end)
     }
 
-    /// Turn an op into a call, or `None` to skip it. `busy` and `arrays` are the model's busy
-    /// list and nested-array area starts before the op; `last` says whether it is the input's
-    /// last op (the only one that may end it).
+    /// Turn an op into a call, or `None` to skip it. `state` is the model's state and `arrays`
+    /// its nested-array area starts before the op; `last` says whether it is the input's last
+    /// op (the only one that may end it).
     pub fn resolve(
         &self,
         op: &Op,
-        busy: &[BusyArea],
+        state: &StateView,
         arrays: &BTreeSet<u64>,
         last: bool,
     ) -> Option<Call> {
+        let busy = &state.busy[..];
         let free_target = |a: Addr| -> Option<u64> {
             let addr = self.addr(a)?;
             let oopses = self.free_outside_oopses
@@ -230,7 +236,13 @@ impl Tracker {
                     PageRef::Caller(slot) => *pick(&self.pages, slot)?,
                     PageRef::Pfn(pfn) => pfn,
                 };
-                if self.areas.iter().any(|h| h.pfns.contains(&pfn)) {
+                // A vmap that still maps it, live or queued for a deferred free.
+                if self
+                    .areas
+                    .iter()
+                    .chain(&self.queued)
+                    .any(|h| h.pfns.contains(&pfn))
+                {
                     return None;
                 }
                 Call::FreePage(pfn)
@@ -311,6 +323,72 @@ impl Tracker {
                     len: n,
                 }
             }
+            Op::Fit { api, size } => {
+                let m = &self.machine;
+                match *api {
+                    FitApi::Vmalloc => Call::Vmalloc(
+                        VmallocApi::Vmalloc,
+                        derive::size(*size, Window::vmalloc(m), state, m, PAGE_SIZE)?,
+                    ),
+                    FitApi::ModuleAlloc => Call::ModuleAlloc(derive::size(
+                        *size,
+                        Window::modules(m),
+                        state,
+                        m,
+                        PAGE_SIZE,
+                    )?),
+                    FitApi::GetVmArea { flags } => {
+                        let guard = if flags & VM_NO_GUARD != 0 {
+                            0
+                        } else {
+                            PAGE_SIZE
+                        };
+                        let size = derive::size(*size, Window::vmalloc(m), state, m, guard)?;
+                        if size > MAX_GET_VM_AREA_SIZE {
+                            return None;
+                        }
+                        Call::GetVmArea {
+                            size,
+                            flags,
+                            range: None,
+                        }
+                    }
+                }
+            }
+            Op::RangeFit {
+                size,
+                align,
+                start,
+                end,
+                vm_flags,
+            } => {
+                let m = &self.machine;
+                let w = Window::vmalloc(m);
+                let area = |s: u32| pick(&self.areas, s).map(|h| (h.start, h.start + h.va_size));
+                let start = derive::edge(*start, w, m.vmalloc_end, busy, area)?;
+                let end = derive::edge(*end, w, m.vmalloc_end, busy, area)?;
+                // Gaps of the range itself when it is a window, else of the vmalloc window.
+                let within = if start < end {
+                    Window::new(start, end)
+                } else {
+                    w
+                };
+                let guard = if vm_flags & VM_NO_GUARD != 0 {
+                    0
+                } else {
+                    PAGE_SIZE
+                };
+                Call::VmallocRange {
+                    size: derive::size(*size, within, state, m, guard)?,
+                    align: *align,
+                    start,
+                    end,
+                    gfp: GFP_KERNEL,
+                    prot: Prot::Kernel,
+                    vm_flags: *vm_flags,
+                    node: None,
+                }
+            }
         })
     }
 
@@ -388,16 +466,16 @@ impl Tracker {
             Call::VfreeDeferred { addr, .. } => {
                 if let Some(i) = self.areas.iter().position(|h| h.start == *addr) {
                     let h = self.areas.remove(i);
-                    self.queued.push(Stale {
-                        start: h.start,
-                        va_size: h.va_size,
-                        origin: h.origin,
-                    });
+                    self.queued.push(h);
                 }
             }
             Call::RunDeferred => {
                 let q = std::mem::take(&mut self.queued);
-                self.stale.extend(q);
+                self.stale.extend(q.into_iter().map(|h| Stale {
+                    start: h.start,
+                    va_size: h.va_size,
+                    origin: h.origin,
+                }));
             }
             _ => {}
         }
@@ -466,6 +544,16 @@ impl Tracker {
                 .map(|h| Origin::Area(h.origin))
                 .into_iter()
                 .collect(),
+            Op::RangeFit { start, end, .. } => [start, end]
+                .into_iter()
+                .filter_map(|e| match e.at {
+                    EdgeAt::AreaStart(s) | EdgeAt::AreaEnd(s) => {
+                        Some(pick(&self.areas, s).map(|h| Origin::Area(h.origin)))
+                    }
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()
+                .unwrap_or_default(),
             _ => Vec::new(),
         }
     }
@@ -528,6 +616,14 @@ impl Tracker {
             }
             | Op::Write { slot, .. } => *slot = area_slot(&self.writable(), *wanted.first()?)?,
             Op::Read { slot, .. } => *slot = area_slot(&self.mapped(), *wanted.first()?)?,
+            Op::RangeFit { start, end, .. } => {
+                let mut wanted = wanted.iter();
+                for e in [start, end] {
+                    if let EdgeAt::AreaStart(s) | EdgeAt::AreaEnd(s) = &mut e.at {
+                        *s = area_slot(&all, *wanted.next()?)?;
+                    }
+                }
+            }
             _ => {}
         }
         Some(op)

@@ -127,6 +127,11 @@ op_kinds! {
     Write = "write", 3, NONE;
     /// Read bytes through a live mapping.
     Read = "read", 3, QUERY;
+    /// An allocation sized from the state (a gap, the largest gap, the lazy room, the free
+    /// pages, the array limit, the window), by `vmalloc`, `module_alloc` or `get_vm_area`.
+    Fit = "fit", 5, ALLOCATES | MAPS;
+    /// `__vmalloc_node_range` with its size and window edges taken from the state.
+    RangeFit = "range_fit", 3, ALLOCATES | MAPS;
 }
 
 impl OpKind {
@@ -158,7 +163,7 @@ mod tests {
 
     #[test]
     fn the_table_is_consistent() {
-        assert_eq!(OpKind::COUNT, 29);
+        assert_eq!(OpKind::COUNT, 31);
         for (i, k) in OpKind::ALL.into_iter().enumerate() {
             assert_eq!(k.index(), i);
             assert_eq!(OpKind::from_name(k.name()), Some(k));

@@ -15,10 +15,12 @@
 
 use std::fmt;
 
+mod derived;
 mod kind;
 mod knobs;
 mod machine;
 
+pub use derived::{DerivedSize, Edge, EdgeAt, FitApi, DELTA_RANGE};
 pub use kind::{KindTraits, OpKind};
 pub use knobs::{Knob, Knobs, KNOBS, PRESETS};
 pub use machine::*;
@@ -353,6 +355,27 @@ pub enum Op {
         /// Byte count (clipped to the mapped size).
         len: u32,
     },
+    /// An allocation whose size is taken from the state when it runs (a boundary argument).
+    Fit {
+        /// The API.
+        api: FitApi,
+        /// The size.
+        size: DerivedSize,
+    },
+    /// `__vmalloc_node_range(size, align, start, end, GFP_KERNEL, PAGE_KERNEL, vm_flags,
+    /// NUMA_NO_NODE)` with the size and the window edges taken from the state.
+    RangeFit {
+        /// The size (gaps are those of `[start, end)` when it is not inverted).
+        size: DerivedSize,
+        /// Alignment in bytes.
+        align: u64,
+        /// Window start.
+        start: Edge,
+        /// Window end.
+        end: Edge,
+        /// Extra `VM_*` flags (`VM_NO_GUARD`, `VM_USERMAP`).
+        vm_flags: u64,
+    },
 }
 
 /// The bytes a `write` op stores: `seed + 31*i` (mod 256) for the i-th byte.
@@ -387,6 +410,9 @@ impl Op {
             _ => None,
         };
         match self {
+            Op::RangeFit { align, .. } if !align.is_power_of_two() => {
+                Some(format!("align {align:#x} is not a power of two"))
+            }
             Op::VmallocRange { align, node, .. } => {
                 if align.is_power_of_two() {
                     bad_node(node)
@@ -440,6 +466,8 @@ impl Op {
             Op::Vmallocinfo => OpKind::Vmallocinfo,
             Op::Write { .. } => OpKind::Write,
             Op::Read { .. } => OpKind::Read,
+            Op::Fit { .. } => OpKind::Fit,
+            Op::RangeFit { .. } => OpKind::RangeFit,
         }
     }
 
@@ -459,6 +487,13 @@ impl Op {
     /// Check one op against the domain of valid inputs on `machine`. `last` says whether it
     /// is the input's last op (BUG-provoking ops are allowed only there).
     pub fn validate(&self, machine: &Machine, last: bool) -> Result<(), String> {
+        let delta_ok = |d: i8| -> Result<(), String> {
+            if DELTA_RANGE.contains(&d) {
+                Ok(())
+            } else {
+                Err(format!("page delta {d} outside -16..=15"))
+            }
+        };
         let gfp_ok = |gfp: u64| -> Result<(), String> {
             if gfp & !GFP_OPTIONAL != GFP_KERNEL {
                 return Err(format!(
@@ -547,6 +582,37 @@ impl Op {
             Op::Write { len, .. } | Op::Read { len, .. } => {
                 if *len == 0 || *len > MAX_ACCESS_LEN {
                     return Err(format!("access length {len} outside 1..={MAX_ACCESS_LEN}"));
+                }
+                Ok(())
+            }
+            Op::Fit { api, size } => {
+                delta_ok(size.delta())?;
+                match api {
+                    FitApi::GetVmArea { flags }
+                        if flags & !(VM_IOREMAP | VM_ALLOC | VM_MAP | VM_USERMAP | VM_NO_GUARD)
+                            != 0 =>
+                    {
+                        Err(format!(
+                            "flags {flags:#x}: only IOREMAP/ALLOC/MAP/USERMAP/NO_GUARD"
+                        ))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Op::RangeFit {
+                size,
+                start,
+                end,
+                vm_flags,
+                ..
+            } => {
+                delta_ok(size.delta())?;
+                delta_ok(start.delta)?;
+                delta_ok(end.delta)?;
+                if vm_flags & !(VM_NO_GUARD | VM_USERMAP) != 0 {
+                    return Err(format!(
+                        "vm_flags {vm_flags:#x}: only VM_NO_GUARD and VM_USERMAP"
+                    ));
                 }
                 Ok(())
             }

@@ -4,7 +4,8 @@
 //! in the first 8 bytes of the freed area) reads back. Pages are compared whole, by PFN,
 //! straight from the subject's frames (both sides keep a page as one fill byte until it is
 //! first written, so the common case costs one comparison); a subject without raw memory is
-//! read through its mapping. In scope: the pages whose bytes the call may have changed (a new
+//! read through its mapping, a page at a time (`Kernel::read_page`, which a sparse subject
+//! answers as cheaply). In scope: the pages whose bytes the call may have changed (a new
 //! mapping, a write, a deferred free), or every mapped page on a whole-state check. A dropped
 //! `__GFP_ZERO`, a wrong PFN, a lost write or a missing poison is wrong data.
 
@@ -49,12 +50,7 @@ impl Oracle for Contents {
             let want = o.expect.page_contents(pfn);
             let got = match raw {
                 Some(raw) => raw.frame_contents(pfn),
-                None => o
-                    .inspect
-                    .read(va, PAGE_SIZE as usize)
-                    .ok()
-                    .and_then(|b| <[u8; 4096]>::try_from(b.as_slice()).ok())
-                    .map(|b| PageBytes::from_bytes(&b)),
+                None => o.inspect.read_page(va),
             };
             let Some(got) = got else {
                 return Err(o.finding(

@@ -56,6 +56,13 @@ pub trait Inspect {
     fn area_pages(&self, start: u64) -> Vec<u64>;
     /// Read through the mapping (`Err`: the unmapped address).
     fn read(&self, addr: u64, len: usize) -> Result<Vec<u8>, u64>;
+    /// The whole page mapped at the page-aligned `va` (`None`: not mapped). By default read
+    /// through [`Inspect::read`].
+    fn read_page(&self, va: u64) -> Option<crate::subject::PageBytes> {
+        let bytes = self.read(va, 4096).ok()?;
+        let page = <[u8; 4096]>::try_from(bytes.as_slice()).ok()?;
+        Some(crate::subject::PageBytes::from_bytes(&page))
+    }
     /// The side's own structure checks.
     fn check_structures(&self) -> Result<(), String>;
     /// Its raw memory, if it simulates one.
@@ -70,6 +77,9 @@ impl<K: crate::subject::Kernel + ?Sized> Inspect for K {
     }
     fn read(&self, addr: u64, len: usize) -> Result<Vec<u8>, u64> {
         crate::subject::Kernel::read(self, addr, len)
+    }
+    fn read_page(&self, va: u64) -> Option<crate::subject::PageBytes> {
+        crate::subject::Kernel::read_page(self, va)
     }
     fn check_structures(&self) -> Result<(), String> {
         crate::subject::Kernel::check_structures(self)

@@ -148,6 +148,16 @@ pub trait Kernel {
     fn write(&mut self, addr: u64, bytes: &[u8]) -> Result<(), u64>;
     /// Read through the mapping. `Err` names the unmapped address.
     fn read(&self, addr: u64, len: usize) -> Result<Vec<u8>, u64>;
+    /// The whole page mapped at the page-aligned `va`, `None` if it is not mapped: how the
+    /// contents oracle reads a subject without [`RawMemory`]. The default reads the page
+    /// through [`Kernel::read`]; a subject that stores pages sparsely can answer
+    /// [`PageBytes::Uniform`] without building the bytes (the oracle reads every mapped page
+    /// on a whole-state check, so this is what makes such checks cheap).
+    fn read_page(&self, va: u64) -> Option<PageBytes> {
+        let bytes = self.read(va, 4096).ok()?;
+        let page = <[u8; 4096]>::try_from(bytes.as_slice()).ok()?;
+        Some(PageBytes::from_bytes(&page))
+    }
     /// Events since the last call, in order.
     fn take_events(&mut self) -> Vec<Event>;
     /// The state view.
@@ -169,6 +179,13 @@ pub trait Kernel {
     fn supports(&self, kind: OpKind) -> bool {
         let _ = kind;
         true
+    }
+    /// Why this subject cannot run inputs on `machine` at all (a version knob or a machine
+    /// shape it does not implement), or `None`. A declined input is not run: a campaign moves
+    /// on, a replay reports it skipped with this reason. Default: every machine.
+    fn declines(&self, machine: &crate::ops::Machine) -> Option<String> {
+        let _ = machine;
+        None
     }
 }
 

@@ -39,7 +39,7 @@ use std::fmt::{self, Write as _};
 
 use crate::finding::FindingKind;
 use crate::ops::{
-    DeferTarget, Input, Machine, Op, PageRef, Paging, GFP_DMA32, GFP_HIGHMEM, GFP_KERNEL,
+    DeferTarget, FitApi, Input, Machine, Op, PageRef, Paging, GFP_DMA32, GFP_HIGHMEM, GFP_KERNEL,
     GFP_NOFAIL, GFP_NOWARN, GFP_THISNODE, GFP_ZERO, MODULES_END, MODULES_VADDR, VMALLOC_END_L4,
     VMALLOC_END_L5, VMALLOC_START_L4, VMALLOC_START_L5, VM_ALLOC, VM_IOREMAP, VM_MAP, VM_NO_GUARD,
     VM_USERMAP,
@@ -66,7 +66,7 @@ pub struct Trace {
 pub enum Expect {
     /// No finding, no BUG (`expect: clean`, the default).
     Clean,
-    /// Both sides report this BUG at the last op (`expect: bug <name>`).
+    /// Both sides report this BUG, which ends the input (`expect: bug <name>`).
     Bug(BugKind),
     /// Both sides report a `__GFP_NOFAIL` request that would loop for ever (`expect: hang`).
     Hang,
@@ -253,6 +253,15 @@ pub fn op_line(op: &Op) -> String {
         Op::Read { slot, offset, len } => {
             format!("{kw} area#{slot}{} len={len:#x}", offset_text(*offset))
         }
+        Op::Fit { api: FitApi::Vmalloc, size } => format!("{kw} {size} via=vmalloc"),
+        Op::Fit { api: FitApi::ModuleAlloc, size } => format!("{kw} {size} via=module_alloc"),
+        Op::Fit { api: FitApi::GetVmArea { flags }, size } => {
+            format!("{kw} {size} via=get_vm_area flags={}", flags_text(*flags))
+        }
+        Op::RangeFit { size, align, start, end, vm_flags } => format!(
+            "{kw} {size} align={align:#x} start={start} end={end} vm_flags={}",
+            flags_text(*vm_flags)
+        ),
     }
 }
 

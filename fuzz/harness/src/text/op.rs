@@ -3,7 +3,7 @@
 use super::args::{
     addr, err, flags, gfp, narrow, node, number, pages, prot, size_number, slot, Args, Result,
 };
-use crate::ops::{DeferTarget, Op, OpKind, PageRef, VmallocApi};
+use crate::ops::{DeferTarget, DerivedSize, Edge, FitApi, Op, OpKind, PageRef, VmallocApi};
 
 // ---- ops -----------------------------------------------------------------------------------
 
@@ -20,6 +20,8 @@ fn keys(kind: OpKind) -> &'static [&'static str] {
         OpKind::Vunmap => &["ctx"],
         OpKind::Write => &["len", "seed"],
         OpKind::Read => &["len"],
+        OpKind::Fit => &["via", "flags"],
+        OpKind::RangeFit => &["align", "start", "end", "vm_flags"],
         _ => &[],
     }
 }
@@ -178,6 +180,44 @@ pub(super) fn op(ln: usize, kw: &str, rest: &[&str]) -> Result<Op> {
                 Op::Read { slot, offset, len }
             }
         }
+        OpKind::Fit => {
+            let [s] = a.pos(["DERIVED_SIZE"])?;
+            let size = derived(ln, s)?;
+            let api = match a.key("via")? {
+                "vmalloc" => FitApi::Vmalloc,
+                "module_alloc" => FitApi::ModuleAlloc,
+                "get_vm_area" => FitApi::GetVmArea {
+                    flags: flags(ln, a.key("flags")?, "flags")?,
+                },
+                v => {
+                    return err(
+                        ln,
+                        format!("via must be vmalloc, module_alloc or get_vm_area, not `{v}`"),
+                    )
+                }
+            };
+            if !matches!(api, FitApi::GetVmArea { .. }) && a.opt("flags").is_some() {
+                return err(ln, "flags= goes with via=get_vm_area only");
+            }
+            Op::Fit { api, size }
+        }
+        OpKind::RangeFit => {
+            let [s] = a.pos(["DERIVED_SIZE"])?;
+            let edge =
+                |k: &str| -> Result<Edge> { a.key(k)?.parse().or_else(|e: String| err(ln, e)) };
+            Op::RangeFit {
+                size: derived(ln, s)?,
+                align: num("align")?,
+                start: edge("start")?,
+                end: edge("end")?,
+                vm_flags: flags(ln, a.key("vm_flags")?, "vm_flags")?,
+            }
+        }
     };
     Ok(op)
+}
+
+/// A derived size (`gap#K-1p`, `largest`, ...).
+fn derived(ln: usize, s: &str) -> Result<DerivedSize> {
+    s.parse().or_else(|e: String| err(ln, e))
 }

@@ -51,7 +51,13 @@ struct Header {
 /// `vfree_atomic area#N|NUMBER` (`area#N`: the Nth writable mapping),
 /// `run_deferred`, `vm_unmap_aliases`, `vmallocinfo`, `find_vm_area ADDR`,
 /// `vmalloc_to_pfn ADDR`, `is_vmalloc_addr ADDR`, `write area#N[+OFF] len=L seed=S`,
-/// `read area#N[+OFF] len=L`.
+/// `read area#N[+OFF] len=L`; boundary arguments (design §4.1): `fit DSIZE via=vmalloc`,
+/// `fit DSIZE via=module_alloc`, `fit DSIZE via=get_vm_area flags=FLAGS`,
+/// `range_fit DSIZE align=A start=EDGE end=EDGE vm_flags=FLAGS`, where `DSIZE` is `gap#K`,
+/// `largest`, `lazy_room`, `free_pages`, `array_limit` or `window` and `EDGE` is
+/// `gap_start#K`, `gap_end#K`, `largest_start`, `largest_end`, `area_start#N`, `area_end#N`,
+/// `window_start` or `window_end`, each optionally followed by `+Np` or `-Np` (pages,
+/// `-16..=15`).
 pub fn parse(text: &str) -> Result<Trace> {
     let mut h = Header::default();
     let mut comments = Vec::new();
