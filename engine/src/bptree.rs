@@ -669,9 +669,9 @@ impl<K: Ord + Copy + Default, V: Copy + Default> BpMap<K, V> {
         false
     }
 
-    /// Checks every structural invariant (tests only): key order, exact smallest keys in
-    /// inner nodes, fill, equal leaf depth, the count.
-    #[cfg(test)]
+    /// Checks every structural invariant: key order, exact smallest keys in inner nodes,
+    /// fill, equal leaf depth, the count, the cached last leaf, and every arena slot either
+    /// in use or spare, once. O(n); never panics, whatever the arena holds.
     pub(crate) fn check(&self) -> Result<(), String>
     where
         K: std::fmt::Debug,
@@ -691,11 +691,23 @@ impl<K: Ord + Copy + Default, V: Copy + Default> BpMap<K, V> {
         if id != self.rightmost {
             return Err(format!("last leaf {id}, cached {}", self.rightmost));
         }
+        for &s in &self.spare {
+            match seen.get_mut(s as usize) {
+                Some(slot) if !*slot => *slot = true,
+                _ => {
+                    return Err(format!(
+                        "spare slot {s} out of bounds, in use or listed twice"
+                    ))
+                }
+            }
+        }
+        if let Some(lost) = seen.iter().position(|&s| !s) {
+            return Err(format!("slot {lost} neither spare nor in use"));
+        }
         Ok(())
     }
 
     /// (smallest key, largest key) of the subtree, after checking it.
-    #[cfg(test)]
     fn check_node(
         &self,
         id: u32,
@@ -707,8 +719,14 @@ impl<K: Ord + Copy + Default, V: Copy + Default> BpMap<K, V> {
     where
         K: std::fmt::Debug,
     {
-        if std::mem::replace(&mut seen[id as usize], true) {
+        let slot = seen
+            .get_mut(id as usize)
+            .ok_or_else(|| format!("node {id} out of bounds"))?;
+        if std::mem::replace(slot, true) {
             return Err(format!("node {id} reached twice"));
+        }
+        if depth >= MAX_DEPTH {
+            return Err("tree deeper than MAX_DEPTH".into());
         }
         let n = self.node(id);
         let least = match (depth, n.leaf) {

@@ -32,6 +32,8 @@ pub const IMAGE_PMD_510_PFN: u64 = 3;
 pub const IMAGE_PMD_511_PFN: u64 = 4;
 /// PFN of the LA57 P4D table behind PGD slot 511 (a model choice, semantics §12.1).
 pub const IMAGE_P4D_PFN: u64 = 5;
+/// The reserved frame the planted `RootPgdMoved` moves the root PGD to.
+const PLANTED_ROOT_PFN: u64 = 6;
 
 /// Execution context of a free (semantics §5.1, R10, R11). Ops run on CPU 0 (design §3.11).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -263,6 +265,8 @@ impl Kernel {
     ) -> Result<(), MapError> {
         let prot_value = self.prot_value(prot);
         let table_flags = self.table_entry_flags();
+        self.planted_move_root();
+        let drop_nx_first = planted!(self, PteDropsNx);
         let mut tables = PoolTables {
             faults: &mut self.faults,
             tables: &mut self.tables,
@@ -274,6 +278,7 @@ impl Kernel {
             events: &mut self.events,
             table_flags,
             prot_value,
+            drop_nx_first,
         };
         m.map(self.root, start, end, pages)
     }
@@ -288,6 +293,8 @@ impl Kernel {
     ) -> Result<(), MapError> {
         let prot_value = self.prot_value(prot);
         let table_flags = self.table_entry_flags();
+        self.planted_move_root();
+        let drop_nx_first = planted!(self, PteDropsNx);
         let Some(v) = self.vms.get(vm) else {
             return Ok(());
         };
@@ -302,8 +309,21 @@ impl Kernel {
             events: &mut self.events,
             table_flags,
             prot_value,
+            drop_nx_first,
         };
         m.map(self.root, start, end, &v.pages)
+    }
+
+    /// The planted `RootPgdMoved`: before the first mapping, the root PGD's entries are
+    /// copied into reserved frame [`PLANTED_ROOT_PFN`] and the machine walks from there.
+    fn planted_move_root(&mut self) {
+        if planted!(self, RootPgdMoved) && self.root.as_u64() == ROOT_PGD_PFN {
+            for i in 0..crate::addr::ENTRIES_PER_TABLE {
+                let e = self.mem.entry(ROOT_PGD_PFN, i);
+                self.mem.set_entry(PLANTED_ROOT_PFN, i, e);
+            }
+            self.root = Pfn::from_u64(PLANTED_ROOT_PFN);
+        }
     }
 
     /// Flags of a new intermediate entry: `0x67 | sme_c_bit` (I9).
@@ -318,6 +338,10 @@ impl Kernel {
 
     /// `vunmap_page_range(start, end)` (semantics §7.3).
     pub(crate) fn unmap_range(&mut self, start: u64, end: u64) {
+        let faults = unmap::UnmapFaults {
+            strict_pud_bad: planted!(self, PudBadRejectsKernpg),
+            unlink_empty: planted!(self, UnlinkEmptyPteTable),
+        };
         unmap::unmap(
             &mut self.mem,
             self.enc,
@@ -325,6 +349,7 @@ impl Kernel {
             self.root,
             start,
             end,
+            faults,
         );
     }
 

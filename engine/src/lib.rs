@@ -22,8 +22,8 @@
 //! (`__get_vm_area_node`, `alloc_vmap_area`, `remove_vm_area`), `vmalloc`
 //! (`__vmalloc_node_range` and wrappers), `vfree` (`__vunmap`, deferred frees), `vmap`,
 //! `access` (reads, writes, `vmalloc_to_page`), `vmallocinfo`, [`counters`], [`view`] (oracle
-//! views), [`PlantedBug`] (the faults are compiled in only with the feature
-//! `planted-bugs`).
+//! views), `check` (the structure checks, [`Kernel::check_structures`]), [`PlantedBug`] (the
+//! faults are compiled in only with the feature `planted-bugs`).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -54,6 +54,7 @@ pub(crate) const fn no_planted_bug() -> bool {
 mod access;
 pub mod addr;
 mod bptree;
+mod check;
 pub mod config;
 pub mod counters;
 pub mod error;

@@ -15,7 +15,9 @@ use crate::knobs::{
 };
 
 /// One planted fault. Each cites the rule (semantics §12) or historical bug (semantics §15) it
-/// breaks.
+/// breaks. The last seven change raw state only (frames, tables, an internal structure), every
+/// counter and view staying what a correct engine reports: each is a canary for the raw
+/// oracle that must be the first to see it (design §8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PlantedBug {
     /// R2: a vmalloc-family VA (VM_ALLOC) is reserved without its guard page, so the next
@@ -132,11 +134,36 @@ pub enum PlantedBug {
     /// engine runs `vmap_nowarn_honoured=no`. Breaks semantics §11.1 (NOWARN silences
     /// warnings 1–3).
     VmapWarningIgnoresNowarn,
+    // Raw-state faults: each corrupts only state that no counter or view the engine reports
+    // shows, so that one raw oracle is the first to see it.
+    /// I5: after a successful vmalloc of at least two pages, one more frame is taken from the
+    /// page allocator's free bitmap behind its back: no owner, and the free-page counters are
+    /// left as if it were still free.
+    LeakFrameBehindAllocator,
+    /// I8 (semantics §7.3 steps 5–6): when clearing a range leaves a PTE table with no entry
+    /// set, the PMD entry that links it is cleared; the table page stays allocated and listed
+    /// (unreachable).
+    UnlinkEmptyPteTable,
+    /// I3: after a vmalloc mapping, the last page's leaf is also written into the last slot of
+    /// its PTE table when no busy area covers that slot (a stray PTE outside every area).
+    StrayPteBeyondArea,
+    /// R7: the first PTE of each mapping whose protection has `_PAGE_NX` is written without
+    /// it (the leaf differs from the model only in a bit the page walker translates).
+    PteDropsNx,
+    /// The free-gap tree's own invariant (its gap count equals its gaps): a release that joins
+    /// two gaps into one leaves the count one too high. Nothing else reads the count.
+    GapCountDrift,
+    /// semantics §12.1 (boot entries): `pud_bad` compares with `_PAGE_TABLE` exactly, so
+    /// clearing a range under PUD 510 judges that boot entry (`phys | 0x63`) bad and clears it.
+    PudBadRejectsKernpg,
+    /// semantics §12.1 (root PFN 1): the first mapping moves the root PGD out of PFN 1 into
+    /// reserved frame 6 and every later walk starts there.
+    RootPgdMoved,
 }
 
 impl PlantedBug {
     /// Every planted fault.
-    pub const ALL: [PlantedBug; 23] = [
+    pub const ALL: [PlantedBug; 30] = [
         PlantedBug::SkipGuardPage,
         PlantedBug::FitRejectsExactHole,
         PlantedBug::FailPathLeaksPage,
@@ -161,6 +188,13 @@ impl PlantedBug {
         PlantedBug::InsertAcceptsOverlap,
         PlantedBug::ArrayFailureWarns,
         PlantedBug::VmapWarningIgnoresNowarn,
+        PlantedBug::LeakFrameBehindAllocator,
+        PlantedBug::UnlinkEmptyPteTable,
+        PlantedBug::StrayPteBeyondArea,
+        PlantedBug::PteDropsNx,
+        PlantedBug::GapCountDrift,
+        PlantedBug::PudBadRejectsKernpg,
+        PlantedBug::RootPgdMoved,
     ];
 
     /// The snake_case name used by traces and environment variables.
@@ -190,6 +224,13 @@ impl PlantedBug {
             PlantedBug::InsertAcceptsOverlap => "insert_accepts_overlap",
             PlantedBug::ArrayFailureWarns => "array_failure_warns",
             PlantedBug::VmapWarningIgnoresNowarn => "vmap_warning_ignores_nowarn",
+            PlantedBug::LeakFrameBehindAllocator => "leak_frame_behind_allocator",
+            PlantedBug::UnlinkEmptyPteTable => "unlink_empty_pte_table",
+            PlantedBug::StrayPteBeyondArea => "stray_pte_beyond_area",
+            PlantedBug::PteDropsNx => "pte_drops_nx",
+            PlantedBug::GapCountDrift => "gap_count_drift",
+            PlantedBug::PudBadRejectsKernpg => "pud_bad_rejects_kernpg",
+            PlantedBug::RootPgdMoved => "root_pgd_moved",
         }
     }
 
@@ -253,6 +294,25 @@ impl PlantedBug {
             }
             PlantedBug::VmapWarningIgnoresNowarn => {
                 "<=4.10: warning 3 ignores NOWARN; vmap_nowarn_honoured=no"
+            }
+            PlantedBug::LeakFrameBehindAllocator => {
+                "I5: a vmalloc of 2+ pages takes one more frame behind the allocator's counters"
+            }
+            PlantedBug::UnlinkEmptyPteTable => {
+                "I8: an emptied PTE table is unlinked from its PMD entry but stays allocated"
+            }
+            PlantedBug::StrayPteBeyondArea => {
+                "I3: a vmalloc mapping also writes a leaf in its PTE table's last, unused slot"
+            }
+            PlantedBug::PteDropsNx => "R7: the first PTE of a mapping loses _PAGE_NX",
+            PlantedBug::GapCountDrift => {
+                "free-gap tree: a release that joins two gaps leaves the gap count too high"
+            }
+            PlantedBug::PudBadRejectsKernpg => {
+                "semantics §12.1: an unmap judges the boot entry PUD 510 (0x63) bad and clears it"
+            }
+            PlantedBug::RootPgdMoved => {
+                "semantics §12.1: the first mapping moves the root PGD out of PFN 1"
             }
         }
     }
@@ -373,6 +433,7 @@ impl Kernel {
             };
             self.vas
                 .set_faithful(self.knobs.faithful_4x_cache == Faithful4xCache::On);
+            self.vas.gap_count_drift = bug == Some(PlantedBug::GapCountDrift);
             Ok(())
         }
         #[cfg(not(feature = "planted-bugs"))]

@@ -12,6 +12,7 @@ use crate::fault::FaultKind;
 use crate::gfp::Gfp;
 use crate::kernel::Kernel;
 use crate::knobs::ImplicitHighmem;
+use crate::pgtable::{level_index, top_level};
 use crate::prot::Prot;
 use crate::vm_flags::VmFlags;
 use crate::vm_struct::ArrayKind;
@@ -199,7 +200,42 @@ impl Kernel {
                 .vmalloc_fail(vm, gfp, nr_pages, size, false)
                 .map(|()| None);
         }
+        if nr_pages >= 2 && planted!(self, LeakFrameBehindAllocator) {
+            // I5 broken behind the counters' back: no owner, free pages unchanged.
+            let _ = self.mem.alloc.take_uncounted();
+        }
+        if planted!(self, StrayPteBeyondArea) {
+            self.planted_stray_pte(vm, addr + mapped, prot);
+        }
         Ok(Some(VirtAddr::from_u64(addr)))
+    }
+
+    /// The planted `StrayPteBeyondArea`: the leaf of the area's last page (which ends at
+    /// `mapped_end`) is also written into the last slot of its PTE table, when no busy area
+    /// covers that slot's page and its PTE is none (I3 broken outside every area).
+    fn planted_stray_pte(&mut self, vm: u32, mapped_end: u64, prot: Prot) {
+        const PMD_SIZE: u64 = 1 << 21;
+        let Some(&last) = self.vms.get(vm).and_then(|v| v.pages.last()) else {
+            return;
+        };
+        let slot = ((mapped_end - 1) | (PMD_SIZE - 1)) & !(PAGE_SIZE - 1);
+        if self.vas.find(slot).is_some() {
+            return;
+        }
+        let leaf = self.enc.leaf(last, self.prot_value(prot));
+        // Down the existing tables (the area's own mapping made them) to the PTE table.
+        let mut table = self.root.as_u64();
+        for level in (1..=top_level(self.enc.paging)).rev() {
+            let e = self.mem.entry(table, level_index(slot, level));
+            if self.enc.is_none(level, e) {
+                return;
+            }
+            table = self.enc.entry_pfn(e).as_u64();
+        }
+        let idx = level_index(slot, 0);
+        if self.enc.is_none(0, self.mem.entry(table, idx)) {
+            self.mem.set_entry(table, idx, leaf);
+        }
     }
 
     /// The fail path of semantics §6.4: warning 2 (`nr_pages * 4096` of the VA size, guard

@@ -28,7 +28,7 @@ fn selector_defaults_to_none() {
     assert_eq!(k.planted_bug(), None);
     k.set_planted_bug(Some(PlantedBug::DropGfpZero)).unwrap();
     assert_eq!(k.planted_bug(), Some(PlantedBug::DropGfpZero));
-    assert_eq!(PlantedBug::ALL.len(), 23);
+    assert_eq!(PlantedBug::ALL.len(), 30);
 }
 
 #[test]
@@ -227,4 +227,122 @@ fn purge_over_release_lets_a_placement_overlap() {
     k.vfree(d, Context::Process).unwrap();
     k.vm_unmap_aliases();
     assert_eq!(ok(k.vmalloc(8192, 2)), V);
+}
+
+// Raw-state faults: each changes only raw state (frames, tables, an internal structure);
+// every counter and view stays what the correct engine reports.
+
+#[test]
+fn leak_frame_behind_allocator() {
+    let mut k = with(PlantedBug::LeakFrameBehindAllocator);
+    // Data pages 0x100, 0x101; tables PUD 0x102, PMD 0x103, PTE 0x104 (R13 order); then the
+    // lowest free frame, 0x105, leaves the bitmap without an owner.
+    ok(k.vmalloc(2 * P, 1));
+    let alloc: Vec<u64> = k.phys().allocated_frames().map(|p| p.as_u64()).collect();
+    assert_eq!(alloc, (0x100..=0x105).collect::<Vec<u64>>());
+    assert_eq!(k.phys().allocated_count(), 6);
+    // The counters say 5 pages are allocated, as in a correct run; the structures hold.
+    let c = k.counters();
+    assert_eq!((c.allocated_pages, c.unclaimed_pages), (5, 0));
+    assert_eq!(k.check_structures(), Ok(()));
+    // A 1-page vmalloc leaks nothing.
+    let mut k = with(PlantedBug::LeakFrameBehindAllocator);
+    ok(k.vmalloc(P, 1));
+    assert_eq!(k.phys().allocated_count(), 4);
+}
+
+#[test]
+fn unlink_empty_pte_table() {
+    let mut k = with(PlantedBug::UnlinkEmptyPteTable);
+    // Data page 0x100, tables PUD 0x101, PMD 0x102, PTE 0x103.
+    let a = ok(k.vmalloc(P, 1));
+    k.vfree(a, Context::Process).unwrap();
+    // The PTE table is empty: its PMD entry (PMD table 0x102, index 0 for V) is cleared, but
+    // the page stays allocated and listed (I8: tables are never unlinked).
+    assert_eq!(walk4(&k, V), [0x101067, 0x102067, 0, 0]);
+    let tables: Vec<u64> = k.table_frames().iter().map(|p| p.as_u64()).collect();
+    assert_eq!(tables, vec![0x101, 0x102, 0x103]);
+    assert!(k.phys().allocated_frames().any(|p| p.as_u64() == 0x103));
+    assert_eq!(k.counters().table_pages, 3);
+    // A table that still maps a page stays linked: B at V + 0x2000 keeps it.
+    let mut k = with(PlantedBug::UnlinkEmptyPteTable);
+    let a = ok(k.vmalloc(P, 1));
+    let b = ok(k.vmalloc(P, 2));
+    k.vfree(a, Context::Process).unwrap();
+    assert_eq!(pte(&k, b), (0x104 << 12) | PAGE_KERNEL);
+}
+
+#[test]
+fn stray_pte_beyond_area() {
+    let mut k = with(PlantedBug::StrayPteBeyondArea);
+    // [V, V + 0x2000), data page 0x100: its leaf also lands in the last slot of the PTE
+    // table, V + 0x1ff000, which no busy area covers.
+    ok(k.vmalloc(P, 1));
+    assert_eq!(pte(&k, V + 0x1f_f000), (0x100 << 12) | PAGE_KERNEL);
+    let spans: Vec<(u64, u64)> = k
+        .busy_areas()
+        .map(|x| (x.start.as_u64(), x.end.as_u64()))
+        .collect();
+    assert_eq!(spans, vec![(V, V + 0x2000)]);
+    // 511 pages: the guard page is that slot, covered: no stray leaf.
+    let mut k = with(PlantedBug::StrayPteBeyondArea);
+    ok(k.vmalloc(511 * P, 1));
+    assert_eq!(pte(&k, V + 0x1f_f000), 0);
+}
+
+#[test]
+fn pte_drops_nx() {
+    let mut k = with(PlantedBug::PteDropsNx);
+    // PAGE_KERNEL = NX | 0x163: the first PTE loses bit 63, the second keeps it.
+    let a = ok(k.vmalloc(2 * P, 1));
+    assert_eq!(pte(&k, a), (0x100 << 12) | 0x163);
+    assert_eq!(pte(&k, a + P), (0x101 << 12) | PAGE_KERNEL);
+}
+
+#[test]
+fn gap_count_drift() {
+    let mut k = with(PlantedBug::GapCountDrift);
+    let a = ok(k.vmalloc(P, 1));
+    k.vfree(a, Context::Process).unwrap();
+    // Gaps [0, V) and [V + 0x2000, 2^64); the lazy VA still separates them.
+    assert_eq!(k.check_structures(), Ok(()));
+    // The purge releases [V, V + 0x2000): one gap remains, the count stays 2.
+    k.vm_unmap_aliases();
+    let err = k.check_structures().unwrap_err();
+    assert!(err.contains("free-gap tree: count 2 but 1 gaps"), "{err}");
+    // Placement is unaffected: the next area is at V again.
+    assert_eq!(ok(k.vmalloc(P, 2)), V);
+}
+
+#[test]
+fn pud_bad_rejects_kernpg() {
+    let mut k = with(PlantedBug::PudBadRejectsKernpg);
+    // module_alloc at MODULES_VADDR, under PUD 510 (boot entry 0x3063): data page 0x100,
+    // PTE table 0x101 (semantics §12.1: PMD 3 is static).
+    let m = ok(k.module_alloc(P, 1));
+    assert_eq!(m, MODULES);
+    assert_eq!(entry(&k, 2, 510), 0x3063);
+    k.vfree(m, Context::Process).unwrap();
+    // The unmap judges the boot entry bad and clears it; its PTE is never reached.
+    assert_eq!(entry(&k, 2, 510), 0);
+    assert_eq!(entry(&k, 0x101, 0), (0x100 << 12) | 0x163);
+    // `_PAGE_TABLE` entries pass: the vmalloc window is cleared normally.
+    let a = ok(k.vmalloc(P, 2));
+    k.vfree(a, Context::Process).unwrap();
+    assert_eq!(pte(&k, a), 0);
+    assert_eq!(entry(&k, 2, 511), 0x4067);
+}
+
+#[test]
+fn root_pgd_moved() {
+    let mut k = with(PlantedBug::RootPgdMoved);
+    assert_eq!(k.root_pfn().as_u64(), 1);
+    // The first mapping copies the PGD to frame 6 and maps from there: the PUD table 0x101
+    // is linked in frame 6's slot 402 (VMALLOC_START), not in PFN 1's.
+    let a = ok(k.vmalloc(P, 1));
+    assert_eq!(k.root_pfn().as_u64(), 6);
+    assert_eq!((entry(&k, 6, 402), entry(&k, 6, 511)), (0x101067, 0x2067));
+    assert_eq!(entry(&k, 1, 402), 0);
+    // Reads go through the moved root.
+    assert_eq!(k.read(a, 1).unwrap(), vec![0xaa]);
 }

@@ -118,6 +118,10 @@ fn check(k: &Kernel, tables_before: usize) {
     );
     let c = k.counters();
     assert_eq!(c.allocated_pages, allocated.len() as u64);
+    // The raw count (from the free frames) agrees with the counters and the frame list.
+    assert_eq!(k.phys().allocated_count(), allocated.len() as u64);
+    // The engine's own structure checks hold on every reachable state.
+    assert_eq!(k.check_structures(), Ok(()));
     assert_eq!(
         c.unclaimed_pages,
         (allocated.len() - owned.len() - tables.len() - callers.len()) as u64

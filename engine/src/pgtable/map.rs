@@ -51,6 +51,8 @@ pub(crate) struct Mapper<'a> {
     pub(crate) table_flags: u64,
     /// Leaf protection, already evaluated (semantics §8.3 step 1).
     pub(crate) prot_value: u64,
+    /// The planted `PteDropsNx`: the first leaf of the call is written without `_PAGE_NX`.
+    pub(crate) drop_nx_first: bool,
 }
 
 impl Mapper<'_> {
@@ -178,8 +180,12 @@ impl Mapper<'_> {
                 self.events.push(Event::NullPage { addr });
                 return Err(MapError::NullPage { addr });
             };
+            let mut leaf = self.enc.leaf(page, self.prot_value);
+            if self.drop_nx_first && *nr == 0 {
+                leaf &= !super::PteFlags::NX.bits();
+            }
             if let Some(c) = slot.as_deref_mut() {
-                c.set_word(idx, self.enc.leaf(page, self.prot_value));
+                c.set_word(idx, leaf);
             }
             *nr += 1;
             addr = entry_end(addr, 0, end);

@@ -11,6 +11,17 @@ use crate::config::Paging;
 use crate::event::Event;
 use crate::physmem::{PhysMem, POISON_WORD};
 
+/// Planted faults of the unmap walk (design §4.3); all off in a correct engine.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct UnmapFaults {
+    /// `PudBadRejectsKernpg`: `pud_bad` demands exactly `_PAGE_TABLE`, so a `_KERNPG_TABLE`
+    /// entry (the boot entry of PUD 510) is judged bad and cleared.
+    pub(crate) strict_pud_bad: bool,
+    /// `UnlinkEmptyPteTable`: a PTE table left with no entry set is unlinked from its PMD
+    /// entry (the page itself stays allocated).
+    pub(crate) unlink_empty: bool,
+}
+
 /// Clears `[start, end)` from the root table `root`.
 ///
 /// The walk is the kernel's recursion (`vunmap_p4d_range` → … → `vunmap_pte_range`) run with an
@@ -25,6 +36,7 @@ pub(crate) fn unmap(
     root: Pfn,
     start: u64,
     end: u64,
+    faults: UnmapFaults,
 ) {
     if start >= end || !mem.exists(root.as_u64()) {
         return;
@@ -36,16 +48,19 @@ pub(crate) fn unmap(
         // The levels are spelled out, so that each step's tests are specialised to its level.
         let root = root.as_u64();
         let pmd_table = match enc.paging {
-            Paging::FourLevel => table_below(mem, enc, root, 3, start)
-                .and_then(|t| table_below(mem, enc, t, 2, start))
-                .and_then(|t| table_below(mem, enc, t, 1, start)),
-            Paging::FiveLevel => table_below(mem, enc, root, 4, start)
-                .and_then(|t| table_below(mem, enc, t, 3, start))
-                .and_then(|t| table_below(mem, enc, t, 2, start))
-                .and_then(|t| table_below(mem, enc, t, 1, start)),
+            Paging::FourLevel => table_below(mem, enc, faults, root, 3, start)
+                .and_then(|t| table_below(mem, enc, faults, t, 2, start)),
+            Paging::FiveLevel => table_below(mem, enc, faults, root, 4, start)
+                .and_then(|t| table_below(mem, enc, faults, t, 3, start))
+                .and_then(|t| table_below(mem, enc, faults, t, 2, start)),
         };
-        if let Some(t) = pmd_table {
-            clear_ptes(mem, enc, events, t, start, end);
+        if let Some(pmd) = pmd_table {
+            if let Some(t) = table_below(mem, enc, faults, pmd, 1, start) {
+                clear_ptes(mem, enc, events, t, start, end);
+                if faults.unlink_empty {
+                    unlink_if_empty(mem, pmd, level_index(start, 1), t);
+                }
+            }
         }
         return;
     }
@@ -58,10 +73,13 @@ pub(crate) fn unmap(
     loop {
         if level == 0 {
             clear_ptes(mem, enc, events, table[0], addr, lend[0]);
+            if faults.unlink_empty {
+                unlink_if_empty(mem, table[1], level_index(addr, 1), table[0]);
+            }
             addr = lend[0];
         } else {
             let next = entry_end(addr, level, lend[level]);
-            if let Some(child) = table_below(mem, enc, table[level], level, addr) {
+            if let Some(child) = table_below(mem, enc, faults, table[level], level, addr) {
                 level -= 1;
                 (table[level], lend[level]) = (child, next);
                 continue;
@@ -82,20 +100,41 @@ pub(crate) fn unmap(
 /// cleared (`pXd_clear_huge`, `pXd_none_or_clear_bad`), a none one skipped, and a table
 /// outside the machine too; otherwise the table below is returned, to be walked.
 #[inline(always)]
-fn table_below(mem: &mut PhysMem, enc: Encoding, t: u64, level: usize, addr: u64) -> Option<u64> {
+fn table_below(
+    mem: &mut PhysMem,
+    enc: Encoding,
+    faults: UnmapFaults,
+    t: u64,
+    level: usize,
+    addr: u64,
+) -> Option<u64> {
     let idx = level_index(addr, level);
     let e = mem.entry(t, idx);
     if enc.is_huge(level, e) {
         mem.set_entry(t, idx, 0);
     } else if enc.is_none(level, e) {
         // Nothing mapped below.
-    } else if enc.is_bad(level, e) {
+    } else if enc.is_bad(level, e) || (faults.strict_pud_bad && level == 2 && strict_bad(enc, e)) {
         mem.set_entry(t, idx, 0);
     } else {
         let child = enc.entry_pfn(e).as_u64();
         return mem.exists(child).then_some(child);
     }
     None
+}
+
+/// The planted `PudBadRejectsKernpg` test: anything but exactly `_PAGE_TABLE` (with the
+/// C-bit) is bad.
+fn strict_bad(enc: Encoding, e: u64) -> bool {
+    enc.flags(e) != super::PteFlags::PAGE_TABLE.bits() | enc.sme_c_bit
+}
+
+/// The planted `UnlinkEmptyPteTable`: clears entry `idx` of PMD table `pmd` when the PTE
+/// table `pte` it links has no entry set.
+fn unlink_if_empty(mem: &mut PhysMem, pmd: u64, idx: usize, pte: u64) {
+    if (0..512).all(|i| mem.entry(pte, i) == 0) {
+        mem.set_entry(pmd, idx, 0);
+    }
 }
 
 /// `vunmap_pte_range` over `[addr, end)` of the PTE table in frame `t`: each PTE is read and

@@ -169,6 +169,38 @@ impl PageAllocator {
         &self.free_per_node
     }
 
+    /// Takes the lowest free frame of the first node that has one, from the free frames
+    /// alone: the free-page counters are not updated (the planted `LeakFrameBehindAllocator`).
+    pub(crate) fn take_uncounted(&mut self) -> Option<u64> {
+        (0..self.pool.len()).find_map(|i| {
+            let span = self.pool[i];
+            self.take_lowest_in(i, span.start_pfn, span.end_pfn)
+        })
+    }
+
+    /// The number of allocated pool frames, counted from the free frames themselves (the
+    /// bitmap or the extents), not from the free-page counters.
+    pub(crate) fn allocated_count(&self) -> u64 {
+        let pool: u64 = self.pool.iter().map(|n| n.end_pfn - n.start_pfn).sum();
+        match &self.free {
+            FreeSet::Bits(b) => b.allocated_count(&self.pool),
+            FreeSet::Extents(x) => pool - x.free_count(),
+        }
+    }
+
+    /// Checks the free frames' own structure: for the bitmap, padding bits clear and every
+    /// summary level (`l1`, `l2`, `used`) exactly what the level below says; for the extents,
+    /// the B+tree's invariants and extents ascending, non-empty, never adjacent and inside the
+    /// pool. The free-page counters are not reconciled with the frames here: a frame missing
+    /// from both the free frames and every owner is page conservation (I5), which the
+    /// harness's ownership oracle checks from the raw frames against the model. O(pool / 64).
+    pub(crate) fn check(&self) -> Result<(), String> {
+        match &self.free {
+            FreeSet::Bits(b) => b.check(&self.pool),
+            FreeSet::Extents(x) => x.check(&self.pool),
+        }
+    }
+
     /// Allocated pool frames, ascending.
     pub(crate) fn allocated(&self) -> impl Iterator<Item = u64> + '_ {
         self.pool.iter().enumerate().flat_map(
@@ -328,6 +360,70 @@ impl FreeBits {
         true
     }
 
+    /// The padding bits of the pool `pool` (after each span's last frame, up to its word's
+    /// end).
+    fn padding(pool: &[NodeSpan]) -> u64 {
+        pool.iter()
+            .map(|n| (64 - (n.end_pfn - n.start_pfn) % 64) % 64)
+            .sum()
+    }
+
+    /// The allocated frames of `pool`: the clear bits of the words `used` marks, less the
+    /// padding (which is never set, and whose words `used` always marks).
+    fn allocated_count(&self, pool: &[NodeSpan]) -> u64 {
+        let mut clear = 0u64;
+        for (i, &u) in self.used.iter().enumerate() {
+            let mut bits = u;
+            while bits != 0 {
+                let w = i * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                clear += u64::from((!self.l0.get(w).copied().unwrap_or(!0)).count_ones());
+            }
+        }
+        clear.saturating_sub(Self::padding(pool))
+    }
+
+    /// Padding bits clear, and `l1`, `l2` and `used` exactly the summaries of the level below
+    /// (no bit set past the last word either).
+    fn check(&self, pool: &[NodeSpan]) -> Result<(), String> {
+        for (n, (span, &b)) in pool.iter().zip(&self.base).enumerate() {
+            let len = (span.end_pfn - span.start_pfn) as usize;
+            if !len.is_multiple_of(64) {
+                let w = (b + len) / 64;
+                let pad = !0u64 << (len % 64);
+                if self.l0.get(w).is_some_and(|&x| x & pad != 0) {
+                    return Err(format!("page allocator: padding bits set after node {n}"));
+                }
+            }
+        }
+        let summary = |name: &str, lower: &[u64], upper: &[u64], test: fn(u64) -> bool| {
+            if upper.len() != lower.len().div_ceil(64) {
+                return Err(format!("page allocator: {name} has {} words", upper.len()));
+            }
+            for (w, &x) in lower.iter().enumerate() {
+                let set = upper[w / 64] & (1 << (w % 64)) != 0;
+                if set != test(x) {
+                    return Err(format!(
+                        "page allocator: {name} bit {w} is {} for word {x:#018x}",
+                        u8::from(set)
+                    ));
+                }
+            }
+            if let Some(&last) = upper.last() {
+                let valid = lower.len() % 64;
+                if valid != 0 && last >> valid != 0 {
+                    return Err(format!(
+                        "page allocator: {name} has bits past its last word"
+                    ));
+                }
+            }
+            Ok(())
+        };
+        summary("l1", &self.l0, &self.l1, |x| x != 0)?;
+        summary("l2", &self.l1, &self.l2, |x| x != 0)?;
+        summary("used", &self.l0, &self.used, |x| x != !0)
+    }
+
     /// The allocated frames of span `node` (`span`), ascending.
     fn allocated(&self, node: usize, span: NodeSpan) -> impl Iterator<Item = u64> + '_ {
         let lo = self.base[node];
@@ -444,6 +540,35 @@ impl Extents {
             }
         }
         true
+    }
+
+    /// The free frames, summed over the extents.
+    fn free_count(&self) -> u64 {
+        self.free.iter().map(|(e, s)| e.saturating_sub(s)).sum()
+    }
+
+    /// The B+tree's invariants; extents non-empty, ascending, never adjacent, inside the pool.
+    fn check(&self, pool: &[NodeSpan]) -> Result<(), String> {
+        self.free
+            .check()
+            .map_err(|e| format!("page allocator extents: {e}"))?;
+        let inside = |pfn: u64| pool.iter().any(|n| n.start_pfn <= pfn && pfn < n.end_pfn);
+        let mut prev_end: Option<u64> = None;
+        for (e, s) in self.free.iter() {
+            if s >= e || prev_end.is_some_and(|p| p >= s) {
+                return Err(format!(
+                    "page allocator: free extent {s:#x}..{e:#x} is empty, out of order or \
+                     adjacent to the one before"
+                ));
+            }
+            if !inside(s) || !inside(e - 1) {
+                return Err(format!(
+                    "page allocator: free extent {s:#x}..{e:#x} is outside the pool"
+                ));
+            }
+            prev_end = Some(e);
+        }
+        Ok(())
     }
 
     /// The allocated frames of `span`, ascending.
@@ -585,9 +710,66 @@ mod tests {
                 assert_eq!(bits.free_per_node(), ext.free_per_node());
                 if step % 1000 == 0 {
                     assert!(bits.allocated().eq(ext.allocated()));
+                    let n = bits.allocated().count() as u64;
+                    assert_eq!((bits.allocated_count(), ext.allocated_count()), (n, n));
+                    assert_eq!((bits.check(), ext.check()), (Ok(()), Ok(())));
                 }
             }
             assert!(bits.allocated().eq(ext.allocated()));
         }
+    }
+
+    fn bits_mut(a: &mut PageAllocator) -> &mut FreeBits {
+        match &mut a.free {
+            FreeSet::Bits(b) => b,
+            FreeSet::Extents(_) => panic!("a small pool is a bitmap"),
+        }
+    }
+
+    /// Each summary level is checked against the level below; padding bits too. A frame
+    /// taken uncounted shows in the raw count only.
+    #[test]
+    fn the_structure_check_sees_a_stale_summary() {
+        let cfg = MachineConfig::with_nodes(&[(0, 256 + 100)]);
+        // Frames 256..356: bit word 0 holds frames 256..320, word 1 the other 36 frames and
+        // 28 padding bits (never set). Three frames taken: 256, 257, 258, all in word 0.
+        let fresh = || {
+            let mut a = PageAllocator::new(&cfg);
+            for _ in 0..3 {
+                a.alloc(None, Gfp::KERNEL);
+            }
+            a
+        };
+        let a = fresh();
+        assert_eq!((a.check(), a.allocated_count()), (Ok(()), 3));
+        // `used` bit 1 is set for word 1 (its padding): clearing it is stale.
+        let mut a = fresh();
+        bits_mut(&mut a).used[0] &= !0b10;
+        assert!(
+            a.check().unwrap_err().contains("used bit 1"),
+            "{:?}",
+            a.check()
+        );
+        // `l1` bit 0 says word 0 has a free frame (it has 61): clearing it is stale.
+        let mut a = fresh();
+        bits_mut(&mut a).l1[0] &= !0b1;
+        assert!(
+            a.check().unwrap_err().contains("l1 bit 0"),
+            "{:?}",
+            a.check()
+        );
+        // Bit 40 of word 1 is padding (frame 256 + 104 does not exist).
+        let mut a = fresh();
+        bits_mut(&mut a).l0[1] |= 1 << 40;
+        assert!(
+            a.check().unwrap_err().contains("padding"),
+            "{:?}",
+            a.check()
+        );
+        // Behind the counters' back: frame 259 leaves the bitmap, the free count stays 97.
+        let mut a = fresh();
+        assert_eq!(a.take_uncounted(), Some(259));
+        assert_eq!((a.free_per_node(), a.allocated_count()), (&[97][..], 4));
+        assert_eq!(a.check(), Ok(()));
     }
 }

@@ -479,6 +479,12 @@ impl FreeGaps {
         }
     }
 
+    /// Counts one gap too many without changing the tree (the planted `GapCountDrift`).
+    #[cfg(feature = "planted-bugs")]
+    pub(crate) fn planted_count_one_more(&mut self) {
+        self.count += 1;
+    }
+
     /// Check the internal invariants: key order, routing keys and maxima equal to what is
     /// below, node fill and equal leaf depth (the balance), no two gaps adjacent (a release
     /// always merges), the last gap ending at 2^64, the gap count and the arena's free list.

@@ -165,6 +165,9 @@ pub(crate) struct VmapAreas {
     faithful: bool,
     /// The 4.x search cache (used only when `faithful`).
     cache: SearchCache,
+    /// The planted `GapCountDrift`: a release that joins two gaps leaves the count too high.
+    #[cfg(feature = "planted-bugs")]
+    pub(crate) gap_count_drift: bool,
 }
 
 impl VmapAreas {
@@ -179,7 +182,64 @@ impl VmapAreas {
             purge_batch: Vec::new(),
             faithful,
             cache: SearchCache::default(),
+            #[cfg(feature = "planted-bugs")]
+            gap_count_drift: false,
         }
+    }
+
+    /// The structures' own invariants: the free-gap tree's ([`FreeGaps::check_invariants`]),
+    /// the busy set's B+tree, each busy key naming a slab area that starts there and every
+    /// slab area busy, the lazy list naming distinct lazy areas and every lazy area listed,
+    /// and `lazy_nr` the sum of their lazy pages. O(n).
+    pub(crate) fn check(&self) -> Result<(), String> {
+        self.gaps
+            .check_invariants()
+            .map_err(|e| format!("free-gap tree: {e}"))?;
+        self.busy.check().map_err(|e| format!("busy set: {e}"))?;
+        if self.busy.len() != self.slab.len() {
+            return Err(format!(
+                "busy set: {} keys for {} vmap_areas",
+                self.busy.len(),
+                self.slab.len()
+            ));
+        }
+        for (key, ()) in self.busy.iter() {
+            let id = key as u32;
+            match self.slab.get(id) {
+                Some(va) if (key >> 32) as u64 == va.start => {}
+                _ => {
+                    return Err(format!(
+                        "busy set: key {key:#x} names no vmap_area starting there"
+                    ))
+                }
+            }
+        }
+        let mut listed = 0usize;
+        let mut pages = 0u64;
+        for &id in &self.lazy {
+            match self.slab.get(id) {
+                Some(va) if va.state == VaState::Lazy => pages += va.lazy_pages,
+                _ => return Err(format!("lazy list: id {id} is not a lazy vmap_area")),
+            }
+            listed += 1;
+        }
+        let lazy = self
+            .slab
+            .iter()
+            .filter(|(_, va)| va.state == VaState::Lazy)
+            .count();
+        if listed != lazy {
+            return Err(format!(
+                "lazy list: {listed} entries for {lazy} lazy vmap_areas"
+            ));
+        }
+        if pages != self.lazy_nr {
+            return Err(format!(
+                "lazy_nr = {} but the listed areas added {pages} pages",
+                self.lazy_nr
+            ));
+        }
+        Ok(())
     }
 
     /// Places a new busy area of `size` bytes and reserves it (R3, R4): by exact lowest fit
@@ -416,6 +476,16 @@ impl VmapAreas {
     /// Gives `[start, end)` back to the free space. If part of it is already free (only after
     /// a planted fault), only the busy pieces are released.
     fn gaps_release(&mut self, start: u64, end: u64) {
+        #[cfg(feature = "planted-bugs")]
+        let before = self.gaps.len();
+        self.gaps_release_inner(start, end);
+        #[cfg(feature = "planted-bugs")]
+        if self.gap_count_drift && self.gaps.len() < before {
+            self.gaps.planted_count_one_more();
+        }
+    }
+
+    fn gaps_release_inner(&mut self, start: u64, end: u64) {
         if start >= end || self.gaps.release(start, end).is_ok() {
             return;
         }

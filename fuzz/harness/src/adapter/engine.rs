@@ -1,6 +1,7 @@
 //! The engine (`vmalloc-engine`, the system under test) behind the harness's [`Kernel`] trait,
-//! with raw access to its simulated physical memory for the oracles. A pure translation of
-//! types: no behaviour lives here.
+//! with raw access to its simulated physical memory for the oracles, and its own structure
+//! checks ([`Kernel::check_structures`], which the `invariants` oracle runs on whole-state
+//! observations). A pure translation of types: no behaviour lives here.
 
 use vmalloc_engine as e;
 
@@ -216,6 +217,9 @@ impl RawMemory for EngineKernel {
             .map(|p| p.as_u64())
             .collect()
     }
+    fn allocated_count(&self) -> u64 {
+        self.k.phys().allocated_count()
+    }
 }
 
 impl Kernel for EngineKernel {
@@ -405,5 +409,8 @@ impl Kernel for EngineKernel {
     }
     fn raw(&self) -> Option<&dyn RawMemory> {
         Some(self)
+    }
+    fn check_structures(&self) -> Result<(), String> {
+        self.k.check_structures()
     }
 }

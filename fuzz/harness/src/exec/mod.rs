@@ -259,18 +259,21 @@ impl<S: Kernel + ?Sized, M: Reference> Runner<'_, S, M> {
         Some(match scope {
             Scope::Whole => walk::walk(raw, params),
             Scope::Touched(t) => {
+                // Whole PTE tables around the touched ranges (`Touched::walked`).
                 let mut w = WalkResult::default();
-                for &(lo, hi) in &t.ranges {
+                for (lo, hi) in t.walked() {
                     let part = walk::walk_range(raw, params, Some((lo, hi)));
                     w.leaves.extend(
                         part.leaves
                             .into_iter()
                             .filter(|&(va, _)| va >= lo && va < hi),
                     );
+                    w.tables.extend(part.tables);
                     w.problems.extend(part.problems);
                 }
                 w.leaves.sort_unstable();
                 w.leaves.dedup();
+                w.problems.dedup();
                 w
             }
         })

@@ -1,11 +1,15 @@
 //! `crosscheck`: an independent second walker. The third-party `x86_64` crate (rust-osdev,
 //! 0.15 line) translates addresses through the subject's frames, and must agree with the model
-//! (design §6): for a sample of VAs in scope, mapped and unmapped alike (every page of the
-//! ranges the call touched, the guard pages of the areas the caller holds, on whole-state
-//! checks every expected leaf and fixed VAs across the windows), the crate's frame and flags
-//! must be the model's, or both must say "not mapped". It runs before the exact leaf
-//! comparison of [`page_tables`](super::page_tables) and does not depend on it: a walker of
-//! our own and a walker of someone else's must each stand on their own.
+//! (design §6): for a sample of VAs, mapped and unmapped alike, the crate's frame and flags
+//! must be the model's, or both must say "not mapped". The sample (design §8, `samples`):
+//! the pages of the ranges the call touched; on whole-state checks every expected leaf, the
+//! areas the call created, freed or made lazy, the first pages and guard pages of every busy
+//! area and both pages of every lazily freed one, fixed VAs across the windows; always the
+//! caller areas' guard pages and pseudo-random pages of the vmalloc and modules windows (a
+//! function of the observation, so a replay samples the same). It runs before the exact leaf
+//! comparison of [`page_tables`](super::page_tables) and does not depend on it: a walker of our
+//! own and a walker of someone else's must each stand on their own. A leaf that differs from
+//! the model only in a bit the crate translates (NX, RW, a frame bit) is reported here.
 //!
 //! Frames are copied into aligned `PageTable`s on demand (the crate needs `*mut PageTable`;
 //! casting simulated memory would be unaligned), with the SME C-bit stripped from every entry
@@ -26,10 +30,10 @@ use x86_64::structures::paging::{PageTable, PageTableFlags, PhysFrame};
 use x86_64::{PhysAddr, VirtAddr};
 
 use super::walk::ADDR_MASK;
-use super::{Observation, Oracle, Scope};
+use super::{Observation, Oracle, Scope, PTE_TABLE_SPAN};
 use crate::finding::{Finding, FindingKind};
 use crate::ops::{Paging, PAGE_SIZE};
-use crate::subject::RawMemory;
+use crate::subject::{BusyArea, RawMemory};
 
 /// The oracle.
 pub struct Crosscheck;
@@ -66,29 +70,113 @@ impl Oracle for Crosscheck {
     }
 }
 
-/// An even sample of at most `limit` of the `count` VAs of `vas`, with what the model expects
-/// there.
-fn sample_of(
-    vas: impl Iterator<Item = u64>,
-    count: usize,
-    limit: usize,
-    ptes: &BTreeMap<u64, u64>,
-) -> Vec<(u64, Option<u64>)> {
-    let step = count.div_ceil(limit.max(1)).max(1);
-    vas.step_by(step)
-        .map(|va| (va, ptes.get(&va).copied()))
-        .collect()
+/// An even sample of at most `limit` of the `count` items of `items`.
+fn even<T>(items: impl Iterator<Item = T>, count: usize, limit: usize) -> impl Iterator<Item = T> {
+    items.step_by(count.div_ceil(limit.max(1)).max(1))
 }
 
-/// The VAs to translate: pages of the walked ranges (mapped or not) and guard pages, with the
-/// model's expected leaf for each.
+/// splitmix64: the pseudo-random VAs are a function of the state, never of a clock or a
+/// thread-local generator, so a replay samples exactly what the run did.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// `n` pseudo-random pages of `[lo, hi)` drawn from `seed`.
+fn random_pages(seed: &mut u64, lo: u64, hi: u64, n: usize, out: &mut Vec<u64>) {
+    let pages = hi.saturating_sub(lo) / PAGE_SIZE;
+    if pages == 0 {
+        return;
+    }
+    for _ in 0..n {
+        *seed = mix(*seed);
+        out.push(lo + (*seed % pages) * PAGE_SIZE);
+    }
+}
+
+/// Pseudo-random VAs in the vmalloc and modules windows, derived from the observation (its
+/// index and the model's busy areas): `whole` of them anywhere in each window, and
+/// `populated` between the lowest busy area of the window and 2 MiB past its highest, where
+/// tables exist and a stray leaf would be.
+fn window_samples(o: &Observation<'_>, whole: usize, populated: usize, out: &mut Vec<u64>) {
+    let busy = &o.model.state.busy;
+    let mut seed = (o.index as u64) ^ ((busy.len() as u64) << 32);
+    if let (Some(first), Some(last)) = (busy.first(), busy.last()) {
+        seed ^= mix(first.start) ^ mix(last.end).rotate_left(17);
+    }
+    let m = o.machine;
+    for (lo, hi) in [
+        (m.vmalloc_start, m.vmalloc_end),
+        (m.modules_vaddr, m.modules_end),
+    ] {
+        random_pages(&mut seed, lo, hi, whole, out);
+        // The busy areas meeting the window: `busy[i..j]` (sorted and disjoint).
+        let i = busy.partition_point(|b| b.end <= lo);
+        let j = busy.partition_point(|b| b.start < hi);
+        if i < j {
+            let first = busy[i].start.max(lo) & !(PAGE_SIZE - 1);
+            let end = busy[j - 1].end.saturating_add(PTE_TABLE_SPAN).min(hi);
+            random_pages(&mut seed, first, end, populated, out);
+        }
+    }
+}
+
+/// The busy areas that differ between the model's states before and after the call (new,
+/// gone, or changed between live and lazy): their starts and ends. Both lists are sorted.
+fn changed_areas(o: &Observation<'_>) -> Vec<(u64, u64)> {
+    if o.call.is_none() {
+        return Vec::new();
+    }
+    let key = |b: &BusyArea| (b.start, b.end, b.vm.is_some());
+    let (a, b) = (&o.before.busy, &o.model.state.busy);
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() || j < b.len() {
+        match (a.get(i).map(key), b.get(j).map(key)) {
+            (Some(x), Some(y)) if x == y => {
+                i += 1;
+                j += 1;
+            }
+            (Some(x), Some(y)) if x < y => {
+                out.push((x.0, x.1));
+                i += 1;
+            }
+            (Some(x), None) => {
+                out.push((x.0, x.1));
+                i += 1;
+            }
+            (_, Some(y)) => {
+                out.push((y.0, y.1));
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    out
+}
+
+/// The VAs to translate, each with the model's expected leaf (`None`: nothing mapped), mapped
+/// and unmapped alike:
+/// - on whole-state checks: every expected leaf (an even sample); fixed VAs across both
+///   windows; the areas the call created, freed or made lazy (first and last page); every
+///   busy area (an even sample): a live area's first page and the first page past its mapped
+///   pages (its guard, or an unmapped tail), a lazily freed area's first and last page;
+///   pseudo-random VAs in both windows, anywhere and near the busy areas;
+/// - on the touched scope: every page of the ranges the call touched (an even sample, and
+///   the first page of each range and of each new area), one pseudo-random VA near the busy
+///   areas of each window;
+/// - in both: the page after each caller area's mapped bytes when it was walked (its guard
+///   page, or the next area, I4).
+///
+/// The samples are a function of the observation alone (design §8).
 fn samples(o: &Observation<'_>) -> Vec<(u64, Option<u64>)> {
     let ptes = o.expect.expected_ptes();
     let limit = o.crosscheck_limit;
-    let mut out = Vec::new();
+    let mut vas: Vec<u64> = Vec::new();
     match o.scope {
         Scope::Whole => {
-            out.extend(sample_of(ptes.keys().copied(), ptes.len(), limit, &ptes));
+            vas.extend(even(ptes.keys().copied(), ptes.len(), limit));
             // Fixed VAs across the windows: their first and last pages and pages spread
             // between, where nothing should be mapped unless an area is.
             let m = o.machine;
@@ -98,16 +186,30 @@ fn samples(o: &Observation<'_>) -> Vec<(u64, Option<u64>)> {
             ] {
                 let pages = (hi - lo) / PAGE_SIZE;
                 for k in [0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144] {
-                    let va = lo + (pages * k / 144).min(pages.saturating_sub(1)) * PAGE_SIZE;
-                    out.push((va, ptes.get(&va).copied()));
+                    vas.push(lo + (pages * k / 144).min(pages.saturating_sub(1)) * PAGE_SIZE);
                 }
             }
-            for b in &o.model.state.busy {
-                // Lazily freed areas: nothing mapped (I4).
-                if b.vm.is_none() {
-                    out.push((b.start, ptes.get(&b.start).copied()));
+            let changed = changed_areas(o);
+            for &(start, end) in even(changed.iter(), changed.len(), limit) {
+                vas.extend([start, end.saturating_sub(PAGE_SIZE).max(start)]);
+            }
+            let busy = &o.model.state.busy;
+            for b in even(busy.iter(), busy.len(), limit) {
+                match &b.vm {
+                    Some(vm) => {
+                        let past = b
+                            .start
+                            .saturating_add(vm.nr_pages.saturating_mul(PAGE_SIZE));
+                        vas.push(b.start);
+                        if past < b.end {
+                            vas.push(past);
+                        }
+                    }
+                    // Lazily freed: nothing mapped (I4).
+                    None => vas.extend([b.start, b.end.saturating_sub(PAGE_SIZE).max(b.start)]),
                 }
             }
+            window_samples(o, 4, 4, &mut vas);
         }
         Scope::Touched(t) => {
             // Every page of the touched ranges, mapped or not, or an even sample of them
@@ -118,11 +220,17 @@ fn samples(o: &Observation<'_>) -> Vec<(u64, Option<u64>)> {
             for &(lo, hi) in &t.ranges {
                 let pages = (hi - lo) / PAGE_SIZE;
                 while k * step < skip + pages {
-                    let va = lo + (k * step - skip) * PAGE_SIZE;
-                    out.push((va, ptes.get(&va).copied()));
+                    vas.push(lo + (k * step - skip) * PAGE_SIZE);
                     k += 1;
                 }
                 skip += pages;
+            }
+            if step > 1 {
+                vas.extend(t.ranges.iter().map(|&(lo, _)| lo));
+                vas.extend(t.new_areas.iter().copied());
+            }
+            if !t.ranges.is_empty() {
+                window_samples(o, 0, 1, &mut vas);
             }
         }
     }
@@ -134,10 +242,14 @@ fn samples(o: &Observation<'_>) -> Vec<(u64, Option<u64>)> {
             Scope::Touched(t) => t.ranges.iter().any(|&(lo, hi)| after >= lo && after < hi),
         };
         if walked {
-            out.push((after, ptes.get(&after).copied()));
+            vas.push(after);
         }
     }
-    out
+    vas.sort_unstable();
+    vas.dedup();
+    vas.into_iter()
+        .map(|va| (va, ptes.get(&va).copied()))
+        .collect()
 }
 
 // The crate's flag bits must be the kernel's `_PAGE_*` bits (semantics §8.2).
@@ -283,6 +395,107 @@ mod tests {
             "{}",
             f.actual
         );
+    }
+
+    /// Runs `samples`, and `window_samples` with 4 pages near the busy areas only, on the
+    /// kit's observation.
+    #[derive(Default)]
+    struct Capture(std::sync::Mutex<Captured>);
+
+    /// All samples, and the pages near the busy areas.
+    type Captured = (Vec<(u64, Option<u64>)>, Vec<u64>);
+
+    impl Oracle for Capture {
+        fn name(&self) -> &'static str {
+            "capture"
+        }
+        fn check(&self, o: &Observation<'_>) -> Result<(), Box<Finding>> {
+            let mut near = Vec::new();
+            window_samples(o, 0, 4, &mut near);
+            *self.0.lock().unwrap() = (samples(o), near);
+            Ok(())
+        }
+    }
+
+    fn captured(kit: &Kit) -> Captured {
+        let c = Capture::default();
+        kit.check(&c).unwrap();
+        c.0.into_inner().unwrap()
+    }
+
+    fn sampled(kit: &Kit) -> Vec<(u64, Option<u64>)> {
+        captured(kit).0
+    }
+
+    /// One live 1-page area at V (data page 0x100, its guard at V + 0x1000) and a lazily
+    /// freed 3-page VA after it, in the model's busy list; nothing held by the caller.
+    fn two_areas() -> Kit {
+        let mut kit = Kit::new();
+        kit.map_page(V, 0x100, 0x8000_0000_0000_0163, [0x300, 0x301, 0x302]);
+        kit.model.busy = vec![
+            crate::oracle::testkit::area(V, V + 0x2000),
+            crate::oracle::testkit::lazy(V + 0x2000, V + 0x5000),
+        ];
+        kit
+    }
+
+    /// Unmapped VAs the model knows about are sampled on whole-state checks: a live area's
+    /// guard page and a lazily freed area's last page, whoever holds them.
+    #[test]
+    fn guard_and_lazily_freed_pages_are_sampled() {
+        let kit = two_areas();
+        assert!(kit.check(&Crosscheck).is_ok());
+        let vas: Vec<u64> = sampled(&kit).iter().map(|s| s.0).collect();
+        for va in [V, V + 0x1000, V + 0x2000, V + 0x4000] {
+            assert!(vas.contains(&va), "{va:#x} not in {vas:x?}");
+        }
+        // The lazily freed VA's last page mapped: the crate sees it, the model says no.
+        let mut kit = two_areas();
+        kit.raw
+            .set_entry(0x302, 4, (0x104 << 12) | 0x8000_0000_0000_0163);
+        let f = kit.check(&Crosscheck).unwrap_err();
+        assert!(
+            f.actual
+                .contains("0xffffc90000004000: x86_64 crate translates to frame 0x104000"),
+            "{}",
+            f.actual
+        );
+        assert!(f.actual.contains("model says not mapped"), "{}", f.actual);
+    }
+
+    /// Pseudo-random pages: a function of the observation (the same twice), inside the
+    /// windows, some near the busy areas (within 2 MiB past the highest); the touched scope
+    /// adds one near them and the first page of each new area when it samples evenly.
+    #[test]
+    fn the_sample_is_a_function_of_the_observation() {
+        let kit = two_areas();
+        let (a, b) = (sampled(&kit), sampled(&kit));
+        assert_eq!(a, b);
+        let m = &kit.machine;
+        let in_window = |va: u64| {
+            (m.vmalloc_start..=m.vmalloc_end).contains(&va)
+                || (m.modules_vaddr..m.modules_end).contains(&va)
+        };
+        assert!(a.iter().all(|&(va, _)| in_window(va)), "{a:x?}");
+        // Near the busy areas: [V, V + 0x5000 + 2 MiB) of the vmalloc window; none in the
+        // modules window, which has no busy area.
+        let near = captured(&kit).1;
+        assert_eq!(near.len(), 4);
+        assert!(
+            near.iter()
+                .all(|&va| (V..V + 0x5000 + PTE_TABLE_SPAN).contains(&va) && va % PAGE_SIZE == 0),
+            "{near:x?}"
+        );
+        // Touched: 200 pages sampled every 4th, so the new area at an odd page is added.
+        let mut kit = two_areas();
+        kit.scope = Scope::Touched(crate::oracle::Touched {
+            ranges: vec![(V + 0x10_0000, V + 0x10_0000 + 200 * PAGE_SIZE)],
+            new_areas: vec![V + 0x10_3000],
+            contents: Vec::new(),
+        });
+        let vas: Vec<u64> = sampled(&kit).iter().map(|s| s.0).collect();
+        assert!(vas.contains(&(V + 0x10_3000)), "{vas:x?}");
+        assert!(vas.contains(&(V + 0x10_4000)) && !vas.contains(&(V + 0x10_1000)));
     }
 
     /// A present guard page (the page after the caller's area) is caught too.

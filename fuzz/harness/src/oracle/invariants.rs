@@ -2,8 +2,11 @@
 //! areas pairwise disjoint, I2 each inside its request, aligned, page-multiple; I6 `lazy_nr`
 //! is the sum of the lazy VAs' pages and at most `lazy_max_pages`; the lazy list lists exactly
 //! the lazy VAs; one `vm_struct` per live area and one `vmap_area` per busy VA), and, on
-//! whole-state checks, the subject's own structure checks ([`Kernel::check_structures`]). It
-//! runs first: a broken invariant explains every difference after it. The model's state is
+//! whole-state checks, the subject's own structure checks ([`Kernel::check_structures`]; for
+//! the engine its `check_structures()`: the free-gap tree, the busy B+tree, the lazy list, the
+//! page allocator's summaries, the table-page list), the only way to see a corrupted internal
+//! structure before it changes a result. It runs first: a broken invariant explains every
+//! difference after it. The model's state is
 //! held to the same invariants; a model that breaks one is reported as a divergence (a bug in
 //! the model, not the subject).
 //!

@@ -7,22 +7,23 @@
 //!
 //! | # | oracle | compares | why here |
 //! |---|---|---|---|
-//! | 1 | [`invariants`] | the subject's own state: I1 disjoint, I2 inside its request, I6 `lazy_nr`, metadata counts; its own structure checks | a broken invariant explains every difference after it |
-//! | 2 | [`table_structure`] | the subject's page tables walked from the root: root PFN, boot entries, every intermediate entry `phys \| 0x67 \| C` (I9), no sharing or cycles | a malformed tree makes leaf comparisons meaningless |
+//! | 1 | [`invariants`] | the subject's own state: I1 disjoint, I2 inside its request, I6 `lazy_nr`, metadata counts; its own structure checks on whole-state observations | a broken invariant explains every difference after it |
+//! | 2 | [`table_structure`] | the subject's page tables walked from the root: root PFN 1, boot entries, every intermediate entry `phys \| 0x67 \| C` (I9), no sharing or cycles | a malformed tree makes leaf comparisons meaningless |
 //! | 3 | [`results`] | the call's results, as a tri-state | the first visible symptom |
 //! | 4 | [`events`] | warnings and TLB flushes, in order | failure handling (semantics §11.1) |
 //! | 5 | [`busy_list`] | busy areas: extents, live or lazy, `vm_struct`, request, data PFNs | placement and residue (R2–R4, R8, R9) |
 //! | 6 | [`counters`] | lazy list and `lazy_nr`, deferred list, attempt counters, free pages per node, metadata objects | R9, R13, I5, I6 |
-//! | 7 | [`crosscheck`] | the `x86_64` crate's translation of mapped and unmapped VAs | an independent walker (design §6), on its own, before the exact leaves |
-//! | 8 | [`page_tables`] | every present leaf (R7, I3, I4) and, on whole-state checks, every table page (I8) | the mapping itself, exactly |
+//! | 7 | [`crosscheck`] | the `x86_64` crate's translation of a sample of mapped and unmapped VAs (touched pages, leaves, guards, freed and lazy areas, pseudo-random window pages) | an independent walker (design §6), on its own, before the exact leaves |
+//! | 8 | [`page_tables`] | every present leaf (R7, I3, I4) and every table page (I8) in scope (whole PTE tables around what the call touched) | the mapping itself, exactly |
 //! | 9 | [`contents`] | whole pages of data, PFN by PFN | `__GFP_ZERO`, poison, writes, deferred-free links |
-//! | 10 | [`ownership`] | every allocated frame owned exactly once; the I5 buckets | leaks that no counter shows |
+//! | 10 | [`ownership`] | every allocated frame owned exactly once and the I5 buckets; between whole-state checks the raw count of allocated frames | leaks that no counter shows |
 //!
 //! After the end-of-input cleanup, [`end_of_input`] checks what may remain (design §3.5).
 //!
 //! Queries (`&self` calls) change nothing: only oracles with [`Oracle::on_queries`] run for
 //! them. Each oracle looks at the [`Scope`] of the observation: the whole state, or what the
-//! call touched (design §4.5, §8).
+//! call touched (design §4.5, §8). Each raw oracle has a planted fault that it is the first to
+//! report, in both check modes (`fuzz/canary/tests/canaries.rs`, design §8).
 //!
 //! `semantics §N` and `design §N` cite sections of `docs/semantics.md` and `docs/design.md`.
 
@@ -129,6 +130,38 @@ pub struct Touched {
     /// VA ranges whose bytes the call may have changed (new mappings, writes, deferred-free
     /// links), sorted and merged.
     pub contents: Vec<(u64, u64)>,
+}
+
+/// The span of one PTE table (2 MiB): the touched walk covers whole PTE tables.
+pub const PTE_TABLE_SPAN: u64 = 1 << 21;
+
+impl Touched {
+    /// The VA ranges the touched walk covers: each range of [`Touched::ranges`] widened to the
+    /// PTE tables it meets (2 MiB boundaries), merged. The walk reads those tables whole
+    /// anyway, so a leaf beside the areas an op touched (a stray PTE in the same table) is
+    /// compared at no extra reads.
+    pub fn walked(&self) -> Vec<(u64, u64)> {
+        let mut out: Vec<(u64, u64)> = Vec::with_capacity(self.ranges.len());
+        for &(lo, hi) in &self.ranges {
+            let lo = lo & !(PTE_TABLE_SPAN - 1);
+            let hi = hi
+                .checked_next_multiple_of(PTE_TABLE_SPAN)
+                .unwrap_or(u64::MAX);
+            match out.last_mut() {
+                Some(last) if lo <= last.1 => last.1 = last.1.max(hi),
+                _ => out.push((lo, hi)),
+            }
+        }
+        out
+    }
+
+    /// Does the region `[base, base + 2^shift)` meet a walked range?
+    pub fn walks_region(walked: &[(u64, u64)], base: u64, shift: u32) -> bool {
+        let end = u128::from(base) + (1u128 << shift);
+        walked
+            .iter()
+            .any(|&(lo, hi)| u128::from(base) < u128::from(hi) && end > u128::from(lo))
+    }
 }
 
 impl Scope {

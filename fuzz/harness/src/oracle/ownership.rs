@@ -4,7 +4,10 @@
 //! model lists as orphaned; every claimed frame must be allocated; and the resulting buckets
 //! must be the model's. It reads the allocator's raw frame states, not a counter the code under
 //! test keeps, so a frame leaked behind the allocator's back is found here and nowhere else.
-//! It runs on whole-state checks.
+//! That full check runs on whole-state observations; between them, after every call that
+//! changed state, the allocator's raw count of allocated frames must be the model's (cheap,
+//! and it catches such a leak at the call that made it, before the shifted frame numbers of
+//! later calls show up elsewhere).
 //!
 //! `design §N` cites a section of `docs/design.md`.
 
@@ -26,7 +29,13 @@ impl Oracle for Ownership {
     }
 
     fn check(&self, o: &Observation<'_>) -> Result<(), Box<Finding>> {
-        let (Some(raw), Some(w), true) = (o.inspect.raw(), o.walk, o.scope.is_whole()) else {
+        let Some(raw) = o.inspect.raw() else {
+            return Ok(());
+        };
+        if !o.scope.is_whole() {
+            return count_check(o, raw);
+        }
+        let Some(w) = o.walk else {
             return Ok(());
         };
         let orphaned = o.expect.orphaned_pages();
@@ -82,6 +91,40 @@ impl Oracle for Ownership {
         }
         Ok(())
     }
+}
+
+/// Between whole-state checks: the number of frames the subject's page allocator has
+/// allocated, counted from its own frame states ([`RawMemory::allocated_count`]), against the
+/// model's. The free-page counters the subject reports are compared by the `counters` oracle
+/// before this one; a frame taken or given back behind them shows here, at the call that did
+/// it, whatever the touched scope.
+fn count_check(o: &Observation<'_>, raw: &dyn RawMemory) -> Result<(), Box<Finding>> {
+    let free: u64 = o.model.state.free_pages.iter().sum();
+    let want = o.machine.totalram_pages().saturating_sub(free);
+    let got = raw.allocated_count();
+    if got == want {
+        return Ok(());
+    }
+    let (kind, why) = if got > want {
+        (
+            FindingKind::Leak,
+            "frames are allocated that the model has free: a frame leaked behind the \
+             free-page counters (I5)",
+        )
+    } else {
+        (
+            FindingKind::InvariantBroken,
+            "frames are free that the model has allocated: a frame given back behind the \
+             free-page counters (I5)",
+        )
+    };
+    Err(o.finding(
+        NAME,
+        kind,
+        format!("page ownership is broken: {why}"),
+        format!("{want} frames allocated"),
+        format!("{got} frames allocated in the page allocator"),
+    ))
 }
 
 /// Who claims a frame.
@@ -276,6 +319,24 @@ mod tests {
         assert!(f
             .actual
             .contains("frame 0x180 is allocated but nothing owns it"));
+    }
+
+    /// The same leak between whole-state checks: the raw count is one above the model's.
+    #[test]
+    fn a_leak_between_whole_state_checks_is_counted() {
+        let mut kit = mapped();
+        kit.scope = crate::oracle::Scope::Touched(Default::default());
+        assert!(kit.check(&Ownership).is_ok());
+        kit.raw.allocate(0x180);
+        let f = kit.check(&Ownership).unwrap_err();
+        assert_eq!((f.kind, f.oracle), (FindingKind::Leak, NAME));
+        // 4 frames allocated in the model (0x100, 0x300..0x302), 5 in the allocator.
+        assert_eq!(f.expected, "4 frames allocated");
+        assert_eq!(f.actual, "5 frames allocated in the page allocator");
+        kit.raw.free(0x180);
+        kit.raw.free(0x100);
+        let f = kit.check(&Ownership).unwrap_err();
+        assert_eq!(f.kind, FindingKind::InvariantBroken);
     }
 
     #[test]

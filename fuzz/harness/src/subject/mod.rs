@@ -48,6 +48,13 @@ pub trait RawMemory {
     fn frame_state(&self, pfn: u64) -> FrameState;
     /// Every allocated frame, ascending.
     fn allocated_frames(&self) -> Vec<u64>;
+    /// How many frames are allocated, counted from the allocator's own frame states (not from
+    /// a free-page counter the code under test keeps). The default counts
+    /// [`RawMemory::allocated_frames`]; implementations may count cheaper (the ownership
+    /// oracle asks after every call that changed state).
+    fn allocated_count(&self) -> u64 {
+        self.allocated_frames().len() as u64
+    }
     /// The contents of the frame at `pfn`, `None` if absent. The default reads the frame as a
     /// table; implementations that store pages sparsely say when a page is uniform.
     fn frame_contents(&self, pfn: u64) -> Option<PageBytes> {
