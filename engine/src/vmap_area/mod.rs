@@ -239,7 +239,46 @@ impl VmapAreas {
                 self.lazy_nr
             ));
         }
-        Ok(())
+        self.check_gaps_complement_busy()
+    }
+
+    /// The free-gap tree holds exactly the complement of the busy areas' union in
+    /// `[0, 2^64)`: every address is free or busy, never both, never neither. (With the
+    /// literal 4.x search, placement reads the busy list only, so a tree that drifted would
+    /// otherwise go unnoticed.)
+    fn check_gaps_complement_busy(&self) -> Result<(), String> {
+        let mut expected: Vec<(u64, u128)> = Vec::new();
+        let mut cursor: u128 = 0;
+        for (key, ()) in self.busy.iter() {
+            let Some(va) = self.slab.get(key as u32) else {
+                continue;
+            };
+            let (start, end) = (u128::from(va.start), u128::from(va.end));
+            if start > cursor {
+                expected.push((cursor as u64, start));
+            }
+            cursor = cursor.max(end);
+        }
+        if cursor < 1 << 64 {
+            expected.push((cursor as u64, 1 << 64));
+        }
+        let mut actual = self.gaps.iter();
+        for (i, want) in expected.iter().enumerate() {
+            match actual.next() {
+                Some(got) if got == *want => {}
+                got => {
+                    return Err(format!(
+                        "free-gap tree: gap {i} is {got:x?}, the complement of the busy areas has {want:x?}"
+                    ))
+                }
+            }
+        }
+        match actual.next() {
+            None => Ok(()),
+            Some(extra) => Err(format!(
+                "free-gap tree: gap {extra:x?} lies inside the busy areas"
+            )),
+        }
     }
 
     /// Places a new busy area of `size` bytes and reserves it (R3, R4): by exact lowest fit
