@@ -33,7 +33,8 @@ use crate::ops::Input;
 pub use crate::rng::Rng;
 
 /// How a campaign runs one input (normally [`crate::check`]).
-pub type CheckFn = dyn Fn(&Input, &RunOptions) -> Result<crate::exec::Report, Box<Finding>> + Sync;
+pub type CheckFn<'a> =
+    dyn Fn(&Input, &RunOptions) -> Result<crate::exec::Report, Box<Finding>> + Sync + 'a;
 
 /// Campaign settings.
 #[derive(Debug, Clone)]
@@ -274,7 +275,13 @@ enum Origin {
 /// Called with every input the campaign keeps (not the seeds), from the worker that ran it.
 pub type KeepFn<'a> = dyn Fn(&[u8]) + Sync + 'a;
 
-fn worker(id: usize, opts: &CampaignOptions, shared: &Shared, check: &CheckFn, keep: &KeepFn<'_>) {
+fn worker(
+    id: usize,
+    opts: &CampaignOptions,
+    shared: &Shared,
+    check: &CheckFn<'_>,
+    keep: &KeepFn<'_>,
+) {
     let mut rng = Rng::new(opts.seed.wrapping_add(id as u64));
     let mut corpus: Vec<Vec<u8>> = opts.seeds.clone();
     // What each corpus entry costs to run, deterministically: calls plus allocation attempts
@@ -397,7 +404,7 @@ fn worker(id: usize, opts: &CampaignOptions, shared: &Shared, check: &CheckFn, k
 /// coverage.
 pub fn run(
     opts: &CampaignOptions,
-    check: &CheckFn,
+    check: &CheckFn<'_>,
     tick: &mut dyn FnMut(&Shared, Duration) -> bool,
     keep: &KeepFn<'_>,
 ) -> Summary {

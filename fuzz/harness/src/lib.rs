@@ -20,6 +20,8 @@
 //! - search: [`campaign`] (the built-in fuzz loop), [`coverage`] (its code-coverage signal),
 //!   [`minimize`], [`drivers`] (the entry points of libFuzzer, AFL++ and bolero), [`planted`]
 //!   (the engine's deliberate faults), [`rng`];
+//! - measurement: [`detect`] (the detection benchmark: time to find each planted fault, with
+//!   every oracle and with two weaker ones);
 //! - `cli` (feature `cli`): the command line, for the `vmfuzz` binary and for binaries of
 //!   your own that register more subjects.
 //!
@@ -33,6 +35,7 @@ pub mod campaign;
 pub mod cli;
 pub mod codec;
 pub mod coverage;
+pub mod detect;
 pub mod drivers;
 pub mod exec;
 pub mod explain;

@@ -1,10 +1,11 @@
 //! The `vmfuzz` command line (feature `cli`, on by default; the fuzz targets build the library
-//! without it): `fuzz`, `cmin`, `replay`, `explain`, `minimize`, `convert`.
+//! without it): `fuzz`, `cmin`, `replay`, `explain`, `minimize`, `convert`, `bench detect`.
 //!
 //! Exit status, the same for every command: 0 clean (or the input met its `expect:` line), 1 a
 //! finding (or an input that did not meet its `expect:` line), 2 a usage or input error, 130
 //! and 143 interrupted by SIGINT and SIGTERM, 141 standard output closed (a pipe).
 
+mod bench;
 mod cmin;
 mod convert;
 mod coverage_arg;
@@ -101,6 +102,10 @@ enum Command {
     /// input format is detected). A trace made from raw bytes gets the `expect:` line the
     /// input really ends with on this build.
     Convert(convert::ConvertArgs),
+    /// Measure vmfuzz: `bench detect` times how long the campaign takes to find each planted
+    /// fault of the zoo with every oracle and with two weaker ones (crash only, non-NULL
+    /// only), and writes a table, CSV, JSON and an SVG chart.
+    Bench(bench::BenchArgs),
 }
 
 /// The `--planted` option shared by the commands: a fault name, or `list`.
@@ -209,6 +214,7 @@ pub fn main_with_coverage(registry: Registry, setup: CoverageSetup) -> ExitCode 
         Command::Minimize(a) => minimize::run(a, &registry),
         Command::Explain(a) => replay::explain(a, &registry),
         Command::Convert(a) => convert::run(a, &registry),
+        Command::Bench(a) => bench::run(a),
     };
     let result = result.and_then(|code| output::flush().map(|()| code));
     ExitCode::from(match result {

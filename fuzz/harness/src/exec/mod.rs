@@ -11,6 +11,7 @@
 //!
 //! `design §N` cites a section of `docs/design.md`.
 
+pub mod alias;
 pub mod call;
 pub mod derive;
 pub mod reslot;
@@ -22,6 +23,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 pub use call::{apply, Call, Outcome};
 pub use scope::FullChecks;
+
 pub use tracker::{Handle, HandleKind, Tracker};
 
 use crate::behaviour::{Behaviours, Feature};
@@ -45,6 +47,50 @@ pub struct RunOptions {
     pub planted: Option<String>,
     /// When the whole-state checks run.
     pub full_checks: FullChecks,
+    /// Which oracles judge the run: all of them, or one of the weaker baselines of the
+    /// detection benchmark ([`OracleMode`]).
+    pub oracles: OracleMode,
+}
+
+/// Which oracles judge a run. [`OracleMode::Full`] is vmfuzz; the other two are the weaker
+/// oracles that `vmfuzz bench detect` measures it against (design §5.8): the same inputs, the
+/// same executor, but only what a crash-only fuzzer (syzkaller) or a non-NULL check
+/// (`lib/test_vmalloc.c`) would see counts as a finding. The model still runs in the weak
+/// modes, for two things only: to tell a BUG the input asks for (the model BUGs too: a fuzzer
+/// would filter it as expected) from one the fault causes, and to tell a NULL the input
+/// earns (the model fails too) from one it does not. Handles still come from the model's
+/// results, so after a first silent difference a weak mode may see a crash that a caller using
+/// the subject's own results would not: a bias in the weak oracles' favour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OracleMode {
+    /// Every oracle of the pipeline and the end-of-input check.
+    #[default]
+    Full,
+    /// A crash, or an allocating call that returns NULL where the model's succeeds
+    /// ([`oracle::weak`]).
+    NonNullOnly,
+    /// Only a crash: a panic, or a BUG, oops or hang of the subject that the model does not
+    /// have ([`oracle::weak`]).
+    CrashOnly,
+}
+
+impl OracleMode {
+    /// Every mode, strongest first.
+    pub const ALL: [OracleMode; 3] = [Self::Full, Self::NonNullOnly, Self::CrashOnly];
+
+    /// The mode's name on the command line and in the benchmark's tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::NonNullOnly => "non-null",
+            Self::CrashOnly => "crash",
+        }
+    }
+
+    /// Parse [`OracleMode::name`].
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.name() == s)
+    }
 }
 
 impl Default for RunOptions {
@@ -55,6 +101,7 @@ impl Default for RunOptions {
             end_check: true,
             planted: None,
             full_checks: FullChecks::EveryOp,
+            oracles: OracleMode::Full,
         }
     }
 }
@@ -127,6 +174,7 @@ pub fn run_full<S: Kernel + ?Sized, M: Reference>(
         opts,
         tracker: Tracker::new(&input.machine),
         whole_checked: true,
+        aliases: alias::Aliases::default(),
         report: Report::default(),
         behaviours: Behaviours::new(&input.machine),
     };
@@ -219,6 +267,8 @@ struct Runner<'a, S: ?Sized, M> {
     subject_state: StateView,
     /// The current state passed a whole-state check.
     whole_checked: bool,
+    /// The subject's own handles (weak oracle modes only: [`alias`]).
+    aliases: alias::Aliases,
     report: Report,
     behaviours: Behaviours,
 }
@@ -293,6 +343,16 @@ impl<S: Kernel + ?Sized, M: Reference> Runner<'_, S, M> {
         scope: Scope,
         end: bool,
     ) -> Result<(), Box<Finding>> {
+        if self.opts.oracles != OracleMode::Full {
+            // A weak baseline: no walk, no state, only what it judges.
+            let (m, s) = outcomes;
+            return match call {
+                Some(call) if !end => {
+                    oracle::weak::check(self.opts.oracles, index, what, call, m, s)
+                }
+                _ => Ok(()),
+            };
+        }
         let walk = if outcomes.0.is_err() || outcomes.1.is_err() {
             None
         } else {
@@ -386,16 +446,29 @@ impl<S: Kernel + ?Sized, M: Reference> Runner<'_, S, M> {
             ))
         })?;
         let subject = &mut *self.subject;
-        let s = catch_unwind(AssertUnwindSafe(|| apply(subject, call, caller))).map_err(|e| {
-            Box::new(Finding::new(
-                FindingKind::EnginePanic,
-                Some(index),
-                &what,
-                format!("the {} panicked: {}", self.subject.name(), panic_message(e)),
-                "",
-                "",
-            ))
-        })?;
+        let weak = self.opts.oracles != OracleMode::Full;
+        // A weak mode drives the subject with its own handles; a call on an object it never
+        // gave is not made (the caller checks for NULL).
+        let subject_call = if weak {
+            self.aliases.translate(call).map(std::borrow::Cow::Owned)
+        } else {
+            Some(std::borrow::Cow::Borrowed(call))
+        };
+        let s = match &subject_call {
+            Some(c) => {
+                catch_unwind(AssertUnwindSafe(|| apply(subject, c, caller))).map_err(|e| {
+                    Box::new(Finding::new(
+                        FindingKind::EnginePanic,
+                        Some(index),
+                        &what,
+                        format!("the {} panicked: {}", self.subject.name(), panic_message(e)),
+                        "",
+                        "",
+                    ))
+                })?
+            }
+            None => Ok(Outcome::Unit),
+        };
         let m_events = self.model.take_events();
         let s_events = self.subject.take_events();
         if self.opts.record {
@@ -429,6 +502,9 @@ impl<S: Kernel + ?Sized, M: Reference> Runner<'_, S, M> {
                 Scope::Touched(scope::touched(&before, &self.model_state, call))
             }
         };
+        if weak {
+            self.aliases.record(call, &m, &s, &self.model_state.busy);
+        }
         if let Ok(outcome) = &m {
             // What the caller now holds (the oracles count its pages and guard pages).
             let (new_addr, new_pfn) = call.created(outcome);

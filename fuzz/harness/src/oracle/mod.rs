@@ -19,6 +19,9 @@
 //! | 10 | [`ownership`] | every allocated frame owned exactly once and the I5 buckets; between whole-state checks the raw count of allocated frames | leaks that no counter shows |
 //!
 //! After the end-of-input cleanup, [`end_of_input`] checks what may remain (design §3.5).
+//! [`weak`] holds the two weaker oracles the detection benchmark compares with (crash only,
+//! non-NULL only): the executor runs one of them instead of all of the above when
+//! [`OracleMode`](crate::exec::OracleMode) asks.
 //!
 //! Queries (`&self` calls) change nothing: only oracles with [`Oracle::on_queries`] run for
 //! them. Each oracle looks at the [`Scope`] of the observation: the whole state, or what the
@@ -39,6 +42,7 @@ pub mod page_tables;
 pub mod results;
 pub mod table_structure;
 pub mod walk;
+pub mod weak;
 
 #[cfg(test)]
 pub(crate) mod testkit;
