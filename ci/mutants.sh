@@ -31,13 +31,16 @@ run)
     install
     out="target/mutants/shard-${k}-of-${n}"
     mkdir -p "${out}"
+    # cargo-mutants copies the tree as it is now: record this commit, not the one at the end.
+    commit=$(git rev-parse --short HEAD)
+    [ -z "$(git status --porcelain -- engine fuzz corpus .cargo)" ] || commit="${commit}+uncommitted"
     # The baseline: the gate must pass on the unmutated tree (cargo-mutants 25.3.1 would run
     # the engine's own tests instead, so its baseline is skipped).
     cargo test -p vmfuzz -p vmfuzz-canary --test corpus --test canaries --test seeded_campaign
     status=0
     timeout --signal=INT "${budget}" \
         cargo mutants --no-shuffle --shard "${k}/${n}" --output "${out}" \
-        --baseline skip --timeout 300 --build-timeout 900 || status=$?
+        --baseline skip --timeout 90 --build-timeout 900 || status=$?
     dest="docs/mutants/shard-${k}-of-${n}"
     mkdir -p "${dest}"
     for f in caught missed timeout unviable; do
@@ -47,7 +50,7 @@ run)
         echo "cargo-mutants ${MUTANTS_VERSION}, shard ${k}/${n}, exit status ${status}"
         echo "date: $(date -u +%Y-%m-%d)"
         echo "machine: $(nproc) cores, $(uname -m)"
-        echo "commit: $(git rev-parse --short HEAD)"
+        echo "commit: ${commit}"
     } >"${dest}/run.txt"
     echo "shard ${k}/${n}: outcomes in ${dest}/ (exit status ${status}; 2 means some mutants were missed)"
     ;;

@@ -541,3 +541,69 @@ fn the_summary_counts_the_rules_it_lists() {
     let list = rules.split('[').nth(1).unwrap().split(']').next().unwrap();
     assert_eq!(n, list.split_whitespace().count(), "{line}");
 }
+
+/// `bench detect` on two faults: one that every oracle sees (an oops, `vunmap_null_deref`)
+/// and one that only the full oracles see (pages not zeroed under `__GFP_ZERO`: nothing
+/// crashes, no allocation fails). A miss stays in the table and the CSV; the four files are
+/// written; a bad fault or mode name is a usage error before any trial.
+#[test]
+fn bench_detect_writes_every_trial_and_keeps_the_misses() {
+    let dir = scratch("bench-detect");
+    let out = dir.join("out");
+    let o = run(&[
+        "bench",
+        "detect",
+        "--faults",
+        "drop_gfp_zero,vunmap_null_deref",
+        "--seeds",
+        "1",
+        "--time",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    no_panic(&o);
+    let stdout = text(&o.stdout);
+    assert!(o.status.success(), "{stdout}{}", text(&o.stderr));
+    let row = |fault: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(fault))
+            .unwrap_or_else(|| panic!("no row for {fault}:\n{stdout}"))
+            .to_string()
+    };
+    let zero: Vec<String> = row("drop_gfp_zero")
+        .split('|')
+        .map(|c| c.trim().to_string())
+        .collect();
+    assert!(zero[1].ends_with("in 1/1"), "full finds it: {zero:?}");
+    assert_eq!(&zero[2..4], ["not found 0/1", "not found 0/1"], "{zero:?}");
+    assert_eq!(zero[4], "contents");
+    let deref: Vec<String> = row("vunmap_null_deref")
+        .split('|')
+        .map(|c| c.trim().to_string())
+        .collect();
+    assert!(
+        deref[1..4].iter().all(|c| c.ends_with("in 1/1")),
+        "{deref:?}"
+    );
+    assert!(stdout.contains("crash: 1 of 2 faults found"), "{stdout}");
+    let csv = std::fs::read_to_string(out.join("detect.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 6, "{csv}");
+    assert!(csv.contains("drop_gfp_zero,crash,1,false,"), "{csv}");
+    for f in ["detect.txt", "detect.json", "detect.svg"] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    for bad in [["--faults", "no_such_fault"], ["--modes", "strong"]] {
+        let o = run(&[
+            "bench",
+            "detect",
+            bad[0],
+            bad[1],
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        no_panic(&o);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    }
+}

@@ -1,4 +1,4 @@
-//! The detection benchmark (`vmfuzz bench detect`, design §5.8): how long the built-in
+//! The detection benchmark (`vmfuzz bench detect`, design §5.9): how long the built-in
 //! campaign takes to find each planted fault of the zoo (docs/zoo.md), with vmfuzz's oracles
 //! and with two weaker ones on the same inputs ([`OracleMode`]: crash only, non-NULL only).
 //!

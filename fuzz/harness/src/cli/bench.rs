@@ -1,4 +1,6 @@
-//! `vmfuzz bench detect`: the detection benchmark ([`crate::detect`], design §5.8).
+//! `vmfuzz bench detect`: the detection benchmark ([`crate::detect`], design §5.9).
+//!
+//! `design §N` cites a section of `docs/design.md`.
 
 use std::path::PathBuf;
 use std::time::Duration;

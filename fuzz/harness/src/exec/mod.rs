@@ -53,7 +53,7 @@ pub struct RunOptions {
 }
 
 /// Which oracles judge a run. [`OracleMode::Full`] is vmfuzz; the other two are the weaker
-/// oracles that `vmfuzz bench detect` measures it against (design §5.8): the same inputs, the
+/// oracles that `vmfuzz bench detect` measures it against (design §5.9): the same inputs, the
 /// same executor, but only what a crash-only fuzzer (syzkaller) or a non-NULL check
 /// (`lib/test_vmalloc.c`) would see counts as a finding. The model still runs in the weak
 /// modes, for two things only: to tell a BUG the input asks for (the model BUGs too: a fuzzer

@@ -1,5 +1,5 @@
 //! `crash` and `non_null`: the two weaker oracles the detection benchmark measures vmfuzz
-//! against (`vmfuzz bench detect`, design §5.8). They are not part of the pipeline: the
+//! against (`vmfuzz bench detect`, design §5.9). They are not part of the pipeline: the
 //! executor runs one of them instead of it when [`OracleMode`] asks.
 //!
 //! - **crash** is what a crash-only fuzzer sees (syzkaller, or cargo-fuzz with no oracle of its
