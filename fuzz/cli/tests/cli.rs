@@ -591,9 +591,25 @@ fn bench_detect_writes_every_trial_and_keeps_the_misses() {
     let csv = std::fs::read_to_string(out.join("detect.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 6, "{csv}");
     assert!(csv.contains("drop_gfp_zero,crash,1,false,"), "{csv}");
-    for f in ["detect.txt", "detect.json", "detect.svg"] {
+    for f in ["detect.txt", "detect.md", "detect.json", "detect.svg"] {
         assert!(out.join(f).is_file(), "{f}");
     }
+    // Drawn again from the CSV alone: the same table.
+    let again = dir.join("again");
+    let csv_path = out.join("detect.csv");
+    let o = run(&[
+        "bench",
+        "detect",
+        "--from",
+        csv_path.to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        std::fs::read_to_string(again.join("detect.md")).unwrap(),
+        std::fs::read_to_string(out.join("detect.md")).unwrap()
+    );
     for bad in [["--faults", "no_such_fault"], ["--modes", "strong"]] {
         let o = run(&[
             "bench",

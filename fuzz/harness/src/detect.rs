@@ -336,6 +336,82 @@ pub fn csv(trials: &[Trial]) -> String {
     out
 }
 
+/// Read back what [`csv`] wrote (to draw the table and chart again without running).
+pub fn parse_csv(text: &str) -> Result<Vec<Trial>, String> {
+    let mut lines = text.lines();
+    match lines.next() {
+        Some(h) if h == "fault,mode,seed,found,inputs,seconds,kind,oracle,inputs_run" => {}
+        other => return Err(format!("line 1: not a detect.csv header: {other:?}")),
+    }
+    let mut out = Vec::new();
+    for (n, line) in lines.enumerate() {
+        let ln = n + 2;
+        let f: Vec<&str> = line.split(',').collect();
+        let [fault, mode, seed, found, inputs, seconds, kind, oracle, run] = f[..] else {
+            return Err(format!("line {ln}: expected 9 fields: {line}"));
+        };
+        let num = |v: &str, what: &str| -> Result<u64, String> {
+            v.parse()
+                .map_err(|_| format!("line {ln}: {what} is not a number: {v:?}"))
+        };
+        let mode = OracleMode::from_name(mode)
+            .ok_or_else(|| format!("line {ln}: unknown mode {mode:?}"))?;
+        let hit = match found {
+            "true" => Some(Hit {
+                inputs: num(inputs, "inputs")?,
+                seconds: seconds
+                    .parse()
+                    .map_err(|_| format!("line {ln}: seconds is not a number: {seconds:?}"))?,
+                kind: FindingKind::from_name(kind)
+                    .ok_or_else(|| format!("line {ln}: unknown kind {kind:?}"))?,
+                oracle: oracle.to_string(),
+            }),
+            "false" => None,
+            other => return Err(format!("line {ln}: found is {other:?}, not true or false")),
+        };
+        out.push(Trial {
+            bug: fault.to_string(),
+            mode,
+            seed: num(seed, "seed")?,
+            inputs: num(run, "inputs_run")?,
+            hit,
+        });
+    }
+    Ok(out)
+}
+
+/// The table as Markdown: per fault and mode, the median seconds and inputs to the first
+/// finding and how many trials found it, and the oracle that fired most often under the full
+/// mode.
+pub fn markdown(trials: &[Trial]) -> String {
+    let modes = modes(trials);
+    let mut out = String::from("| fault |");
+    for m in &modes {
+        let _ = write!(out, " {} |", m.name());
+    }
+    out.push_str(" oracle (full) |\n|---|");
+    for _ in &modes {
+        out.push_str("---|");
+    }
+    out.push_str("---|\n");
+    for b in bugs(trials) {
+        let _ = write!(out, "| `{b}` |");
+        for m in &modes {
+            let c = cell(trials, b, *m);
+            let v = match (c.median_seconds, c.median_inputs) {
+                (Some(s), Some(i)) => {
+                    format!("{} s, {} in., {}/{}", show_seconds(s), i, c.found, c.trials)
+                }
+                _ => format!("**not found** ({}/{})", c.found, c.trials),
+            };
+            let _ = write!(out, " {v} |");
+        }
+        let full = cell(trials, b, OracleMode::Full);
+        let _ = writeln!(out, " {} |", full.oracle.as_deref().unwrap_or("-"));
+    }
+    out
+}
+
 /// A JSON string literal (the names here are plain ASCII, but quote and backslash anyway).
 fn json_str(s: &str) -> String {
     let mut out = String::from("\"");
@@ -578,6 +654,9 @@ mod tests {
         assert!(table.contains("crash: 0 of 1 faults found"), "{table}");
         assert!(csv(&trials).contains("a,crash,1,false,,,,,100\n"));
         assert!(svg(&trials, Duration::from_secs(60)).contains("a, crash: not found (0/1)"));
+        assert_eq!(parse_csv(&csv(&trials)), Ok(trials.clone()));
+        assert!(markdown(&trials)
+            .contains("| `a` | 0.01 s, 3 in., 1/1 | **not found** (0/1) | ownership |"));
         let j = json(&DetectOptions::default(), &trials);
         assert!(
             j.contains("\"mode\": \"crash\", \"seed\": 1, \"inputs_run\": 100, \"hit\": null"),

@@ -28,7 +28,8 @@ enum BenchCommand {
     /// crash (crash: a panic, or a BUG, oops or hang the model does not have; what a
     /// crash-only fuzzer sees). Prints a table of median seconds and inputs to the first
     /// finding (a fault found in fewer than half the trials is "not found") and writes
-    /// detect.txt, detect.csv (every trial), detect.json and detect.svg (a chart) into --out.
+    /// detect.txt, detect.md (the table), detect.csv (every trial), detect.json and detect.svg
+    /// (a chart) into --out.
     /// Needs the planted faults: cargo run --release -p vmfuzz-cli --features planted-bugs --
     /// bench detect. All of it takes up to faults x modes x seeds x time (30 x 3 x 5 x 60 s:
     /// 7.5 hours at most, less as the full oracles find most faults in under a second).
@@ -65,10 +66,14 @@ struct DetectArgs {
     /// Longest generated input, in bytes (16 to 65536).
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(16..=65_536))]
     max_len: u64,
-    /// Folder for detect.txt, detect.csv, detect.json and detect.svg (files already there are
-    /// replaced).
+    /// Folder for detect.txt, detect.md, detect.csv, detect.json and detect.svg (files already
+    /// there are replaced).
     #[arg(long, default_value = "target/bench-detect")]
     out: PathBuf,
+    /// Run nothing: read the trials from a detect.csv written earlier and write the table,
+    /// Markdown, JSON and chart again (--time gives the chart's limit).
+    #[arg(long, value_name = "CSV")]
+    from: Option<PathBuf>,
 }
 
 pub(super) fn run(a: BenchArgs) -> Result<u8, CliError> {
@@ -101,7 +106,7 @@ fn run_detect(a: DetectArgs) -> Result<u8, CliError> {
         }
     }
     output::prepare_dir(&a.out, "the benchmark's folder (--out)")?;
-    let opts = DetectOptions {
+    let mut opts = DetectOptions {
         bugs: faults,
         modes,
         seeds: (a.first_seed..).take(a.seeds as usize).collect(),
@@ -110,6 +115,19 @@ fn run_detect(a: DetectArgs) -> Result<u8, CliError> {
         parallel: a.parallel as usize,
         runs: None,
     };
+    if let Some(csv) = &a.from {
+        let bytes = crate::load::read_bounded(csv)
+            .map_err(|e| CliError::Usage(format!("{}: {e}", csv.display())))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| CliError::Usage(format!("{}: not UTF-8 text", csv.display())))?;
+        let trials = detect::parse_csv(&text)
+            .map_err(|e| CliError::Usage(format!("{}: {e}", csv.display())))?;
+        let mut seeds: Vec<u64> = trials.iter().map(|t| t.seed).collect();
+        seeds.sort_unstable();
+        seeds.dedup();
+        opts.seeds = seeds;
+        return write_results(&a, &opts, &trials, None);
+    }
     let total = opts.bugs.len() * opts.modes.len() * opts.seeds.len();
     note!(
         "vmfuzz bench detect: {} faults x {} modes x {} seeds = {total} trials of at most {} s, {} at once",
@@ -139,21 +157,37 @@ fn run_detect(a: DetectArgs) -> Result<u8, CliError> {
     };
     let stop = || signals.received().is_some();
     let trials = detect::run(&opts, &done, &stop);
-    let table = detect::table(&trials);
-    let files = [
+    write_results(&a, &opts, &trials, signals.received())
+}
+
+/// Write the five files and print the table; `interrupted` by that signal.
+fn write_results(
+    a: &DetectArgs,
+    opts: &DetectOptions,
+    trials: &[Trial],
+    interrupted: Option<i32>,
+) -> Result<u8, CliError> {
+    let table = detect::table(trials);
+    let mut files = vec![
         ("detect.txt", table.clone()),
-        ("detect.csv", detect::csv(&trials)),
-        ("detect.json", detect::json(&opts, &trials)),
-        ("detect.svg", detect::svg(&trials, opts.time)),
+        ("detect.md", detect::markdown(trials)),
+        ("detect.json", detect::json(opts, trials)),
+        ("detect.svg", detect::svg(trials, opts.time)),
     ];
+    if a.from.is_none() {
+        files.push(("detect.csv", detect::csv(trials)));
+    }
     for (name, text) in &files {
         let path = a.out.join(name);
         output::save_at(&path, text.as_bytes(), true)
             .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", path.display())))?;
     }
     output::write_text(&table)?;
-    outln!("written: {}/detect.{{txt,csv,json,svg}}", a.out.display());
-    if let Some(sig) = signals.received() {
+    outln!(
+        "written: {}/detect.{{txt,md,csv,json,svg}}",
+        a.out.display()
+    );
+    if let Some(sig) = interrupted {
         note!("vmfuzz bench detect: interrupted; the files hold the trials that finished before it (a trial cut short is left out, not counted as a miss)");
         return Err(CliError::Interrupted(sig));
     }
