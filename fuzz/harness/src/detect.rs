@@ -305,10 +305,13 @@ pub fn table(trials: &[Trial]) -> String {
     out
 }
 
+/// The header line of [`csv`].
+const CSV_HEADER: &str = "fault,mode,seed,found,inputs,seconds,kind,oracle,inputs_run";
+
 /// Every trial as CSV: `fault,mode,seed,found,inputs,seconds,kind,oracle,inputs_run` (a miss
 /// has empty `inputs`, `seconds`, `kind` and `oracle`).
 pub fn csv(trials: &[Trial]) -> String {
-    let mut out = String::from("fault,mode,seed,found,inputs,seconds,kind,oracle,inputs_run\n");
+    let mut out = format!("{CSV_HEADER}\n");
     for t in trials {
         let _ = match &t.hit {
             Some(h) => writeln!(
@@ -340,7 +343,7 @@ pub fn csv(trials: &[Trial]) -> String {
 pub fn parse_csv(text: &str) -> Result<Vec<Trial>, String> {
     let mut lines = text.lines();
     match lines.next() {
-        Some(h) if h == "fault,mode,seed,found,inputs,seconds,kind,oracle,inputs_run" => {}
+        Some(CSV_HEADER) => {}
         other => return Err(format!("line 1: not a detect.csv header: {other:?}")),
     }
     let mut out = Vec::new();
