@@ -70,8 +70,8 @@ struct DetectArgs {
     /// there are replaced).
     #[arg(long, default_value = "target/bench-detect")]
     out: PathBuf,
-    /// Run nothing: read the trials from a detect.csv written earlier and write the table,
-    /// Markdown, JSON and chart again (--time gives the chart's limit).
+    /// Run nothing: read the trials from a detect.csv written earlier and write the table, the
+    /// Markdown and the chart again (--time gives the chart's limit).
     #[arg(long, value_name = "CSV")]
     from: Option<PathBuf>,
 }
@@ -160,7 +160,7 @@ fn run_detect(a: DetectArgs) -> Result<u8, CliError> {
     write_results(&a, &opts, &trials, signals.received())
 }
 
-/// Write the five files and print the table; `interrupted` by that signal.
+/// Write the files and print the table; `interrupted` by that signal.
 fn write_results(
     a: &DetectArgs,
     opts: &DetectOptions,
@@ -171,10 +171,11 @@ fn write_results(
     let mut files = vec![
         ("detect.txt", table.clone()),
         ("detect.md", detect::markdown(trials)),
-        ("detect.json", detect::json(opts, trials)),
         ("detect.svg", detect::svg(trials, opts.time)),
     ];
+    // The settings of a run read back from its CSV are not all known: its JSON stays.
     if a.from.is_none() {
+        files.push(("detect.json", detect::json(opts, trials)));
         files.push(("detect.csv", detect::csv(trials)));
     }
     for (name, text) in &files {
