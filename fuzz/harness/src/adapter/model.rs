@@ -1,5 +1,5 @@
 //! The reference model (`vmalloc-reference`) behind the harness's [`Kernel`] and
-//! [`Reference`] traits. A pure translation of types: no behaviour lives here.
+//! [`Reference`](crate::subject::Reference) traits. A pure translation of types: no behaviour lives here.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -37,7 +37,7 @@ impl<T: fmt::Display> From<T> for CliError {
     }
 }
 
-/// Write one line to standard output. Use through [`outln!`](crate::outln).
+/// Write one line to standard output. Use through the `outln!` macro of this module.
 pub fn write_line(args: fmt::Arguments<'_>) -> Result<(), CliError> {
     let mut out = io::stdout().lock();
     out.write_fmt(args)

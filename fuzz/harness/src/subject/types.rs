@@ -258,7 +258,7 @@ pub struct StateView {
     pub lazy_nr: u64,
     /// Pending deferred frees on CPU 0, newest first.
     pub deferred: Vec<u64>,
-    /// Fault-plan attempt counters, in [`FaultKind::ALL`] order.
+    /// Fault-plan attempt counters, in [`FaultKind::ALL`](crate::ops::FaultKind::ALL) order.
     pub attempts: [u64; 5],
     /// Free pages per node.
     pub free_pages: Vec<u64>,

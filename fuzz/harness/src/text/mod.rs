@@ -333,7 +333,7 @@ pub fn print(trace: &Trace) -> String {
     print_annotated(trace, &[])
 }
 
-/// [`print`], with `  # <note>` after op `i` where `notes[i]` is `Some` (the campaign uses
+/// [`print()`], with `  # <note>` after op `i` where `notes[i]` is `Some` (the campaign uses
 /// notes to show resolved addresses; the parser ignores them).
 pub fn print_annotated(trace: &Trace, notes: &[Option<String>]) -> String {
     let mut out = String::new();

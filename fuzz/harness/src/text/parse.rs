@@ -39,7 +39,7 @@ struct Header {
 ///
 /// Op syntax (`SIZE` and `len` accept `K`/`M`/`G`; `ADDR` is `null`, a number, `area#N`,
 /// `area#N+OFF`, `stale#N` or `stale#N+OFF`; `GFP` is `GFP_KERNEL|__GFP_ZERO|...` or a
-/// number; `FLAGS` is `0` or `VM_MAP|VM_NO_GUARD|...`; `PROT` a [`Prot::name`]):
+/// number; `FLAGS` is `0` or `VM_MAP|VM_NO_GUARD|...`; `PROT` a [`Prot::name`](crate::ops::Prot::name)):
 /// `vmalloc SIZE` (and the other fixed wrappers), `vmalloc_node SIZE node=N|none`,
 /// `vzalloc_node SIZE node=...`, `__vmalloc SIZE gfp=GFP prot=PROT`,
 /// `__vmalloc_node_range SIZE align=A start=S end=E gfp=GFP prot=PROT vm_flags=FLAGS node=N`,
