@@ -170,7 +170,7 @@ pub struct MachineConfig {
 }
 
 impl Default for MachineConfig {
-    /// DECISIONS 3.17: 4-level, NX+PGE, no PTI, no SME, no KASLR, 4 CPUs, one node
+    /// design §3.17 (`docs/design.md`): 4-level, NX+PGE, no PTI, no SME, no KASLR, 4 CPUs, one node
     /// `[0, 0x40000)`, default (4.19.y) knobs.
     fn default() -> Self {
         MachineConfig {
