@@ -267,6 +267,39 @@ fn show_seconds(s: f64) -> String {
     }
 }
 
+/// The table's rows: per fault, one cell per mode (`S<s_unit> I<i_unit> F/T` for a hit,
+/// `<miss.0>F/T<miss.1>` for a miss) and the oracle that fired most often under the full mode.
+fn rows<'a>(
+    trials: &'a [Trial],
+    modes: &[OracleMode],
+    s_unit: &str,
+    i_unit: &str,
+    miss: (&str, &str),
+) -> Vec<(&'a str, Vec<String>, String)> {
+    bugs(trials)
+        .into_iter()
+        .map(|b| {
+            let cells = modes
+                .iter()
+                .map(|m| {
+                    let c = cell(trials, b, *m);
+                    match (c.median_seconds, c.median_inputs) {
+                        (Some(s), Some(i)) => format!(
+                            "{} {s_unit} {i} {i_unit} {}/{}",
+                            show_seconds(s),
+                            c.found,
+                            c.trials
+                        ),
+                        _ => format!("{}{}/{}{}", miss.0, c.found, c.trials, miss.1),
+                    }
+                })
+                .collect();
+            let full = cell(trials, b, OracleMode::Full);
+            (b, cells, full.oracle.unwrap_or_else(|| "-".into()))
+        })
+        .collect()
+}
+
 /// The table: one row per fault, per mode the median seconds and inputs to the first finding
 /// and how many trials found it (`not found` when fewer than half did), and the oracle that
 /// fired most often under the full mode. Ends with a line per mode: faults found (in at least
@@ -280,20 +313,12 @@ pub fn table(trials: &[Trial]) -> String {
         let _ = write!(out, " | {:>22}", format!("{} (s, inputs, found)", m.name()));
     }
     out.push_str(" | full: oracle\n");
-    for b in &bugs {
+    for (b, cells, oracle) in rows(trials, &modes, "s", "in", ("not found ", "")) {
         let _ = write!(out, "{b:<width$}");
-        for m in &modes {
-            let c = cell(trials, b, *m);
-            let v = match (c.median_seconds, c.median_inputs) {
-                (Some(s), Some(i)) => {
-                    format!("{} s {} in {}/{}", show_seconds(s), i, c.found, c.trials)
-                }
-                _ => format!("not found {}/{}", c.found, c.trials),
-            };
+        for v in cells {
             let _ = write!(out, " | {v:>22}");
         }
-        let full = cell(trials, b, OracleMode::Full);
-        let _ = writeln!(out, " | {}", full.oracle.as_deref().unwrap_or("-"));
+        let _ = writeln!(out, " | {oracle}");
     }
     for m in &modes {
         let found = bugs
@@ -397,20 +422,12 @@ pub fn markdown(trials: &[Trial]) -> String {
         out.push_str("---|");
     }
     out.push_str("---|\n");
-    for b in bugs(trials) {
+    for (b, cells, oracle) in rows(trials, &modes, "s,", "in.,", ("**not found** (", ")")) {
         let _ = write!(out, "| `{b}` |");
-        for m in &modes {
-            let c = cell(trials, b, *m);
-            let v = match (c.median_seconds, c.median_inputs) {
-                (Some(s), Some(i)) => {
-                    format!("{} s, {} in., {}/{}", show_seconds(s), i, c.found, c.trials)
-                }
-                _ => format!("**not found** ({}/{})", c.found, c.trials),
-            };
+        for v in cells {
             let _ = write!(out, " {v} |");
         }
-        let full = cell(trials, b, OracleMode::Full);
-        let _ = writeln!(out, " {} |", full.oracle.as_deref().unwrap_or("-"));
+        let _ = writeln!(out, " {oracle} |");
     }
     out
 }
