@@ -91,6 +91,20 @@ pub struct MachineConfig {
     /// Version knobs (semantics §13): the default is 4.19.y, [`Knobs::v4_19_0`] is
     /// v4.19.0 as shipped.
     pub knobs: Knobs,
+    /// How the page allocator keeps its free frames. An implementation choice only: both
+    /// structures hand out the same frames in the same order.
+    pub free_frames: FreeFrames,
+}
+
+/// The page allocator's structure for free frames ([`MachineConfig::free_frames`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FreeFrames {
+    /// A bitmap up to 2^26 pool frames (fast), free extents above.
+    #[default]
+    Auto,
+    /// Free extents whatever the pool size (a test harness uses it to exercise that structure
+    /// on machines small enough to generate).
+    Extents,
 }
 
 impl Default for MachineConfig {
@@ -114,6 +128,7 @@ impl Default for MachineConfig {
             sme_c_bit: 0,
             fault_plan: FaultPlan::default(),
             knobs: Knobs::default(),
+            free_frames: FreeFrames::Auto,
         }
     }
 }

@@ -79,7 +79,7 @@ mod vmap;
 pub mod vmap_area;
 
 pub use addr::{Pfn, PhysAddr, VirtAddr, PAGE_SIZE};
-pub use config::{ConfigError, MachineConfig, NodeSpan, Paging, Zone};
+pub use config::{ConfigError, FreeFrames, MachineConfig, NodeSpan, Paging, Zone};
 pub use counters::Counters;
 pub use error::{AccessError, BugKind, Fatal, KResult};
 pub use event::Event;

@@ -16,7 +16,7 @@
 
 use crate::addr::FIRST_POOL_PFN;
 use crate::bptree::BpMap;
-use crate::config::{MachineConfig, NodeSpan, ZONE_NORMAL_START_PFN};
+use crate::config::{FreeFrames, MachineConfig, NodeSpan, ZONE_NORMAL_START_PFN};
 use crate::gfp::Gfp;
 
 /// Pools of at most this many frames (padding included) use [`FreeBits`].
@@ -55,7 +55,11 @@ impl PageAllocator {
             })
             .collect();
         let free_per_node = pool.iter().map(|n| n.end_pfn - n.start_pfn).collect();
-        let free = match FreeBits::new(&pool) {
+        let bits = match cfg.free_frames {
+            FreeFrames::Auto => FreeBits::new(&pool),
+            FreeFrames::Extents => None,
+        };
+        let free = match bits {
             Some(bits) => FreeSet::Bits(bits),
             None => FreeSet::Extents(Extents::new(&pool)),
         };
