@@ -71,7 +71,7 @@ merge)
     echo "caught ${caught}, timeout ${timeout}, missed ${missed}, unviable ${unviable}"
     if [ "${viable}" -gt 0 ]; then
         echo "score: (caught + timeout) / viable = $((caught + timeout)) / ${viable}" \
-            "= $(( (caught + timeout) * 1000 / viable / 10 )).$(( (caught + timeout) * 1000 / viable % 10 ))%"
+            "= $(( ((caught + timeout) * 1000 + viable / 2) / viable / 10 )).$(( ((caught + timeout) * 1000 + viable / 2) / viable % 10 ))%"
     fi
     ;;
 list)
