@@ -121,11 +121,6 @@ impl Encoding {
         Pfn::from_u64((e & self.pfn_mask()) >> PAGE_SHIFT)
     }
 
-    /// The entry `phys | 0x67 | sme_c_bit` the vmap path writes for a new table (I9).
-    pub const fn table_entry(&self, table: Pfn) -> u64 {
-        (table.as_u64() << PAGE_SHIFT) | PteFlags::PAGE_TABLE.bits() | self.sme_c_bit
-    }
-
     /// A leaf: `(pfn << 12) | (prot & supported_pte_mask)` (R7, `mk_pte`).
     pub const fn leaf(&self, pfn: Pfn, prot_value: u64) -> u64 {
         (pfn.as_u64() << PAGE_SHIFT) | (prot_value & self.supported_pte_mask)
@@ -194,7 +189,6 @@ mod tests {
         assert!(!enc.is_bad(1, 0x2000067) && !enc.is_bad(1, 0x2000063));
         assert!(enc.is_bad(1, 0x2000003));
         assert!(!enc.is_bad(2, 0x2000003));
-        assert_eq!(enc.table_entry(Pfn::from_u64(0x2000)), 0x2000067);
         assert_eq!(
             enc.leaf(Pfn::from_u64(0x12345), 0x8000_0000_0000_0163),
             0x8000_0000_1234_5163

@@ -288,20 +288,6 @@ impl FreeGaps {
         Iter { gaps: self, path }
     }
 
-    /// True if `[start, end)` is non-empty and lies entirely inside one free gap.
-    pub fn contains_free(&self, start: u64, end: u64) -> bool {
-        if start >= end {
-            return false;
-        }
-        let mut path = Path::new();
-        self.descend(start, &mut path);
-        let lv = path.leaf_level();
-        let leaf = self.node(path.node[lv]);
-        (path.idx[lv] as usize)
-            .checked_sub(1)
-            .is_some_and(|i| end - 1 <= leaf.val[i])
-    }
-
     /// Mark `[start, end)` busy. It must lie inside one free gap.
     pub fn reserve(&mut self, start: u64, end: u64) -> Result<(), GapError> {
         if start >= end {
