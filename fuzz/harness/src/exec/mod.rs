@@ -23,7 +23,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 pub use call::{apply, Call, Outcome};
 pub use scope::FullChecks;
-
 pub use tracker::{Handle, HandleKind, Tracker};
 
 use crate::behaviour::{Behaviours, Feature};
@@ -58,9 +57,9 @@ pub struct RunOptions {
 /// (`lib/test_vmalloc.c`) would see counts as a finding. The model still runs in the weak
 /// modes, for two things only: to tell a BUG the input asks for (the model BUGs too: a fuzzer
 /// would filter it as expected) from one the fault causes, and to tell a NULL the input
-/// earns (the model fails too) from one it does not. Handles still come from the model's
-/// results, so after a first silent difference a weak mode may see a crash that a caller using
-/// the subject's own results would not: a bias in the weak oracles' favour.
+/// earns (the model fails too) from one it does not. The subject is driven by its own results
+/// ([`alias`]): after a first silent difference it is handed its own addresses and PFNs, as a
+/// real caller would hand them, not the model's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OracleMode {
     /// Every oracle of the pipeline and the end-of-input check.
