@@ -203,16 +203,29 @@ impl VmapAreas {
                 self.slab.len()
             ));
         }
+        // The complement of the busy areas' union in `[0, 2^64)`, which the free-gap tree
+        // must hold exactly (checked below).
+        let mut complement: Vec<(u64, u128)> = Vec::new();
+        let mut cursor: u128 = 0;
         for (key, ()) in self.busy.iter() {
             let id = key as u32;
             match self.slab.get(id) {
-                Some(va) if (key >> 32) as u64 == va.start => {}
+                Some(va) if (key >> 32) as u64 == va.start => {
+                    let (start, end) = (u128::from(va.start), u128::from(va.end));
+                    if start > cursor {
+                        complement.push((cursor as u64, start));
+                    }
+                    cursor = cursor.max(end);
+                }
                 _ => {
                     return Err(format!(
                         "busy set: key {key:#x} names no vmap_area starting there"
                     ))
                 }
             }
+        }
+        if cursor < 1 << 64 {
+            complement.push((cursor as u64, 1 << 64));
         }
         let mut listed = 0usize;
         let mut pages = 0u64;
@@ -239,29 +252,14 @@ impl VmapAreas {
                 self.lazy_nr
             ));
         }
-        self.check_gaps_complement_busy()
+        self.check_gaps_are(&complement)
     }
 
-    /// The free-gap tree holds exactly the complement of the busy areas' union in
+    /// The free-gap tree holds exactly `expected`, the complement of the busy areas' union in
     /// `[0, 2^64)`: every address is free or busy, never both, never neither. (With the
     /// literal 4.x search, placement reads the busy list only, so a tree that drifted would
     /// otherwise go unnoticed.)
-    fn check_gaps_complement_busy(&self) -> Result<(), String> {
-        let mut expected: Vec<(u64, u128)> = Vec::new();
-        let mut cursor: u128 = 0;
-        for (key, ()) in self.busy.iter() {
-            let Some(va) = self.slab.get(key as u32) else {
-                continue;
-            };
-            let (start, end) = (u128::from(va.start), u128::from(va.end));
-            if start > cursor {
-                expected.push((cursor as u64, start));
-            }
-            cursor = cursor.max(end);
-        }
-        if cursor < 1 << 64 {
-            expected.push((cursor as u64, 1 << 64));
-        }
+    fn check_gaps_are(&self, expected: &[(u64, u128)]) -> Result<(), String> {
         let mut actual = self.gaps.iter();
         for (i, want) in expected.iter().enumerate() {
             match actual.next() {
