@@ -29,7 +29,8 @@ pub struct Aliases {
 
 impl Aliases {
     /// Remember what `call` created on each side: `model` and `subject` are the two results,
-    /// `busy` the model's busy areas after the call (for the extent of a new area).
+    /// `busy` the model's busy areas after the call, in address order (for the extent of a new
+    /// area).
     pub fn record(
         &mut self,
         call: &Call,
@@ -43,9 +44,8 @@ impl Aliases {
         let ((m_addr, m_pfn), (s_addr, s_pfn)) = (call.created(m), call.created(s));
         if let Some(ma) = m_addr {
             let end = busy
-                .iter()
-                .find(|a| a.start == ma)
-                .map_or(ma.saturating_add(1), |a| a.end);
+                .binary_search_by_key(&ma, |a| a.start)
+                .map_or(ma.saturating_add(1), |i| busy[i].end);
             self.areas.insert(ma, (end, s_addr));
         }
         if let Some(mp) = m_pfn {
