@@ -84,6 +84,17 @@ pub(super) fn run(a: BenchArgs) -> Result<u8, CliError> {
 }
 
 fn run_detect(a: DetectArgs) -> Result<u8, CliError> {
+    output::prepare_dir(&a.out, "the benchmark's folder (--out)")?;
+    let time = Duration::from_secs(a.time);
+    if let Some(csv) = &a.from {
+        let bytes = crate::load::read_bounded(csv)
+            .map_err(|e| CliError::Usage(format!("{}: {e}", csv.display())))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| CliError::Usage(format!("{}: not UTF-8 text", csv.display())))?;
+        let trials = detect::parse_csv(&text)
+            .map_err(|e| CliError::Usage(format!("{}: {e}", csv.display())))?;
+        return write_results(&a.out, time, &trials, None, None);
+    }
     let faults = if a.faults.is_empty() {
         crate::planted::names()
             .into_iter()
@@ -98,37 +109,25 @@ fn run_detect(a: DetectArgs) -> Result<u8, CliError> {
     let mut modes = Vec::new();
     for m in &a.modes {
         let mode = OracleMode::from_name(m).ok_or_else(|| {
+            let known: Vec<&str> = OracleMode::ALL.iter().map(|m| m.name()).collect();
             CliError::Usage(format!(
-                "unknown oracle mode {m:?}; known: full, non-null, crash"
+                "unknown oracle mode {m:?}; known: {}",
+                known.join(", ")
             ))
         })?;
         if !modes.contains(&mode) {
             modes.push(mode);
         }
     }
-    output::prepare_dir(&a.out, "the benchmark's folder (--out)")?;
-    let mut opts = DetectOptions {
+    let opts = DetectOptions {
         bugs: faults,
         modes,
         seeds: (a.first_seed..).take(a.seeds as usize).collect(),
-        time: Duration::from_secs(a.time),
+        time,
         max_len: a.max_len as usize,
         parallel: a.parallel as usize,
         runs: None,
     };
-    if let Some(csv) = &a.from {
-        let bytes = crate::load::read_bounded(csv)
-            .map_err(|e| CliError::Usage(format!("{}: {e}", csv.display())))?;
-        let text = String::from_utf8(bytes)
-            .map_err(|_| CliError::Usage(format!("{}: not UTF-8 text", csv.display())))?;
-        let trials = detect::parse_csv(&text)
-            .map_err(|e| CliError::Usage(format!("{}: {e}", csv.display())))?;
-        let mut seeds: Vec<u64> = trials.iter().map(|t| t.seed).collect();
-        seeds.sort_unstable();
-        seeds.dedup();
-        opts.seeds = seeds;
-        return write_results(&a, &opts, &trials, None);
-    }
     let total = opts.bugs.len() * opts.modes.len() * opts.seeds.len();
     note!(
         "vmfuzz bench detect: {} faults x {} modes x {} seeds = {total} trials of at most {} s, {} at once",
@@ -158,37 +157,38 @@ fn run_detect(a: DetectArgs) -> Result<u8, CliError> {
     };
     let stop = || signals.received().is_some();
     let trials = detect::run(&opts, &done, &stop);
-    write_results(&a, &opts, &trials, signals.received())
+    write_results(&a.out, time, &trials, Some(&opts), signals.received())
 }
 
-/// Write the files and print the table; `interrupted` by that signal.
+/// Write the files into `out` and print the table: the table, the Markdown and the chart
+/// (whose axis title gives the time limit `time`) always; the JSON and the CSV only for a run
+/// (`opts`), since the settings of trials read back from a CSV are not all known.
+/// `interrupted` by that signal.
 fn write_results(
-    a: &DetectArgs,
-    opts: &DetectOptions,
+    out: &std::path::Path,
+    time: Duration,
     trials: &[Trial],
+    opts: Option<&DetectOptions>,
     interrupted: Option<i32>,
 ) -> Result<u8, CliError> {
     let table = detect::table(trials);
     let mut files = vec![
         ("detect.txt", table.clone()),
         ("detect.md", detect::markdown(trials)),
-        ("detect.svg", detect::svg(trials, opts.time)),
+        ("detect.svg", detect::svg(trials, time)),
     ];
-    // The settings of a run read back from its CSV are not all known: its JSON stays.
-    if a.from.is_none() {
+    if let Some(opts) = opts {
         files.push(("detect.json", detect::json(opts, trials)));
         files.push(("detect.csv", detect::csv(trials)));
     }
     for (name, text) in &files {
-        let path = a.out.join(name);
+        let path = out.join(name);
         output::save_at(&path, text.as_bytes(), true)
             .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", path.display())))?;
     }
     output::write_text(&table)?;
-    outln!(
-        "written: {}/detect.{{txt,md,csv,json,svg}}",
-        a.out.display()
-    );
+    let names: Vec<&str> = files.iter().map(|(name, _)| *name).collect();
+    outln!("written in {}: {}", out.display(), names.join(", "));
     if let Some(sig) = interrupted {
         note!("vmfuzz bench detect: interrupted; the files hold the trials that finished before it (a trial cut short is left out, not counted as a miss)");
         return Err(CliError::Interrupted(sig));
