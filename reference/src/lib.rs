@@ -49,6 +49,7 @@ mod model;
 mod pages;
 mod ptes;
 mod queries;
+mod runs;
 mod types;
 mod views;
 

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::arith::PAGE_SIZE;
 use crate::config::NodeSpan;
+use crate::runs::PfnRuns;
 use crate::types::Gfp;
 
 /// PFNs below this are firmware and kernel image, never in the pool (semantics §12.2).
@@ -29,138 +30,31 @@ enum Zone {
     Dma32,
 }
 
-/// Free PFNs as disjoint, non-adjacent half-open runs `[start, end)`, keyed by their end.
-///
-/// A run list keeps "lowest free PFN in a range" cheap on machines of millions of pages
-/// without changing the rule, which stays "lowest free". Keying by the end makes the common
-/// step, taking a run's first PFN, a change of the value in place.
-#[derive(Clone, Debug, Default)]
-struct FreeRuns {
-    /// `end → start`.
-    by_end: BTreeMap<u64, u64>,
-}
-
-impl FreeRuns {
-    /// The run holding `pfn` or, if none does, the first run above it: the first run ending
-    /// after `pfn`.
-    fn run_from(&self, pfn: u64) -> Option<(u64, u64)> {
-        let (&end, &start) = self.by_end.range(pfn.checked_add(1)?..).next()?;
-        Some((start, end))
-    }
-
-    /// The lowest free PFN in `[lo, hi)`.
-    fn lowest_in(&self, lo: u64, hi: u64) -> Option<u64> {
-        let (start, _) = self.run_from(lo)?;
-        let pfn = start.max(lo);
-        (pfn < hi).then_some(pfn)
-    }
-
-    fn contains(&self, pfn: u64) -> bool {
-        matches!(self.run_from(pfn), Some((start, _)) if start <= pfn)
-    }
-
-    /// Removes a free `pfn`, shrinking or splitting its run.
-    fn remove(&mut self, pfn: u64) {
-        let Some((&end, start)) = pfn
-            .checked_add(1)
-            .and_then(|k| self.by_end.range_mut(k..).next())
-        else {
-            return;
-        };
-        if *start > pfn {
-            return;
-        }
-        // The common case, a run's first PFN: the run shrinks in place.
-        if *start == pfn && pfn + 1 < end {
-            *start = pfn + 1;
-            return;
-        }
-        let start = *start;
-        // The run becomes [start, pfn) and [pfn + 1, end), each kept only if not empty.
-        if pfn + 1 < end {
-            self.by_end.insert(end, pfn + 1);
-        } else {
-            self.by_end.remove(&end);
-        }
-        if start < pfn {
-            self.by_end.insert(pfn, start);
-        }
-    }
-
-    /// Adds a PFN that is not free, merging with neighbouring runs.
-    fn insert(&mut self, pfn: u64) {
-        if self.contains(pfn) {
-            return;
-        }
-        // A run ending at `pfn` (left) and one starting at `pfn + 1` (right) join it.
-        let start = self.by_end.remove(&pfn).unwrap_or(pfn);
-        match self.run_from(pfn + 1) {
-            Some((s, end)) if s == pfn + 1 => {
-                self.by_end.insert(end, start);
-            }
-            _ => {
-                self.by_end.insert(pfn + 1, start);
-            }
-        }
-    }
-
-    /// Adds `[start, end)`, none of which is free, merging with neighbouring runs.
-    fn insert_range(&mut self, start: u64, end: u64) {
-        let start = self.by_end.remove(&start).unwrap_or(start);
-        match self.run_from(end) {
-            Some((s, e)) if s == end => {
-                self.by_end.insert(e, start);
-            }
-            _ => {
-                self.by_end.insert(end, start);
-            }
-        }
-    }
-
-    /// Number of free PFNs in `[lo, hi)`.
-    fn count_in(&self, lo: u64, hi: u64) -> u64 {
-        self.by_end
-            .iter()
-            .map(|(&e, &s)| e.min(hi).saturating_sub(s.max(lo)))
-            .sum()
-    }
-
-    /// The runs in address order, as `(start, end)`.
-    fn runs(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.by_end.iter().map(|(&e, &s)| (s, e))
-    }
-}
-
-/// What a frame reads as: a uniform fill until its first write, then its bytes.
-#[derive(Clone, Debug)]
-enum Frame {
-    Fill(u8),
-    Bytes(Box<[u8; PAGE_SIZE as usize]>),
-}
-
 /// The pool of semantics §12.2: free runs (a pool frame is allocated exactly when it is not
-/// free) and sparse contents (a page without an entry reads as the poison).
+/// free) and contents (design §3.10). A page reads as its bytes once written, else as 0 if it
+/// was handed out zeroed, else as the poison.
 #[derive(Clone, Debug)]
 pub(crate) struct PagePool {
     nodes: Vec<NodeSpan>,
-    free: FreeRuns,
-    contents: BTreeMap<u64, Frame>,
+    free: PfnRuns,
+    /// Allocated frames handed out with `__GFP_ZERO`.
+    zeroed: PfnRuns,
+    /// Frames written since they were handed out; these bytes win over `zeroed`.
+    written: BTreeMap<u64, Box<[u8; PAGE_SIZE as usize]>>,
 }
 
 impl PagePool {
     /// Every PFN `>= 256` inside a node span, all free (contract §3).
     pub(crate) fn new(nodes: &[NodeSpan]) -> Self {
-        let mut free = FreeRuns::default();
+        let mut free = PfnRuns::default();
         for span in nodes {
-            let start = span.start_pfn.max(FIRST_POOL_PFN);
-            if start < span.end_pfn {
-                free.by_end.insert(span.end_pfn, start);
-            }
+            free.insert_range(span.start_pfn.max(FIRST_POOL_PFN), span.end_pfn);
         }
         PagePool {
             nodes: nodes.to_vec(),
             free,
-            contents: BTreeMap::new(),
+            zeroed: PfnRuns::default(),
+            written: BTreeMap::new(),
         }
     }
 
@@ -214,12 +108,15 @@ impl PagePool {
             })
     }
 
-    /// Hands out a free frame; its contents are zero if `zeroed`, else poison (a free frame
-    /// has no contents entry: it reads as the poison already).
+    /// Hands out a free frame; its contents are zero if `zeroed`, else what the free frame
+    /// reads as: the poison, or bytes written into it through a stale mapping while it was
+    /// free.
     pub(crate) fn take(&mut self, pfn: u64, zeroed: bool) {
         self.free.remove(pfn);
         if zeroed {
-            self.contents.insert(pfn, Frame::Fill(0));
+            self.zeroed.insert(pfn);
+            // Bytes written into the frame while it was free are zeroed over.
+            self.written.remove(&pfn);
         }
     }
 
@@ -230,7 +127,8 @@ impl PagePool {
             return false;
         }
         self.free.insert(pfn);
-        self.contents.remove(&pfn);
+        self.zeroed.remove(pfn);
+        self.written.remove(&pfn);
         true
     }
 
@@ -254,9 +152,10 @@ impl PagePool {
             }
             i += 1;
             self.free.insert_range(start, end);
-            let written: Vec<u64> = self.contents.range(start..end).map(|(&p, _)| p).collect();
+            self.zeroed.remove_range(start, end);
+            let written: Vec<u64> = self.written.range(start..end).map(|(&p, _)| p).collect();
             for p in written {
-                self.contents.remove(&p);
+                self.written.remove(&p);
             }
         }
     }
@@ -306,33 +205,40 @@ impl PagePool {
             .sum()
     }
 
+    /// The fill a frame reads as while it is not written: 0 if it was handed out zeroed,
+    /// else the poison.
+    fn fill(&self, pfn: u64) -> u8 {
+        if self.zeroed.contains(pfn) {
+            0
+        } else {
+            POISON
+        }
+    }
+
     /// The 4096 bytes of a frame.
     pub(crate) fn bytes(&self, pfn: u64) -> Vec<u8> {
-        match self.contents.get(&pfn) {
-            None => vec![POISON; PAGE_SIZE as usize],
-            Some(Frame::Fill(b)) => vec![*b; PAGE_SIZE as usize],
-            Some(Frame::Bytes(bytes)) => bytes.to_vec(),
+        match self.written.get(&pfn) {
+            Some(bytes) => bytes.to_vec(),
+            None => vec![self.fill(pfn); PAGE_SIZE as usize],
         }
     }
 
     /// What a frame holds, as the views show it.
     pub(crate) fn contents(&self, pfn: u64) -> crate::views::PageContents {
-        match self.contents.get(&pfn) {
-            None => crate::views::PageContents::Fill(POISON),
-            Some(Frame::Fill(b)) => crate::views::PageContents::Fill(*b),
-            Some(Frame::Bytes(bytes)) => crate::views::PageContents::Bytes(bytes.clone()),
+        match self.written.get(&pfn) {
+            Some(bytes) => crate::views::PageContents::Bytes(bytes.clone()),
+            None => crate::views::PageContents::Fill(self.fill(pfn)),
         }
     }
 
     /// Writes `data` into frame `pfn` from `offset` (`offset + data.len() <= 4096`).
     pub(crate) fn write_bytes(&mut self, pfn: u64, offset: usize, data: &[u8]) {
-        let frame = self.contents.entry(pfn).or_insert(Frame::Fill(POISON));
-        if let Frame::Fill(b) = *frame {
-            *frame = Frame::Bytes(Box::new([b; PAGE_SIZE as usize]));
-        }
-        if let Frame::Bytes(bytes) = frame {
-            bytes[offset..offset + data.len()].copy_from_slice(data);
-        }
+        let fill = self.fill(pfn);
+        let bytes = self
+            .written
+            .entry(pfn)
+            .or_insert_with(|| Box::new([fill; PAGE_SIZE as usize]));
+        bytes[offset..offset + data.len()].copy_from_slice(data);
     }
 }
 
@@ -342,76 +248,6 @@ mod tests {
 
     fn span(start_pfn: u64, end_pfn: u64) -> NodeSpan {
         NodeSpan { start_pfn, end_pfn }
-    }
-
-    #[test]
-    fn free_runs_split_and_merge() {
-        let mut r = FreeRuns::default();
-        r.insert(10);
-        assert_eq!(r.runs().collect::<Vec<_>>(), vec![(10, 11)]);
-        for pfn in 11..20 {
-            r.insert(pfn);
-        }
-        assert_eq!(r.runs().collect::<Vec<_>>(), vec![(10, 20)]);
-        r.remove(10);
-        r.remove(15);
-        r.remove(15);
-        r.remove(30);
-        assert_eq!(r.runs().collect::<Vec<_>>(), vec![(11, 15), (16, 20)]);
-        assert_eq!(r.lowest_in(0, 100), Some(11));
-        assert_eq!(r.lowest_in(15, 100), Some(16));
-        assert_eq!(r.lowest_in(12, 13), Some(12));
-        assert_eq!(r.lowest_in(15, 16), None);
-        assert_eq!(r.lowest_in(20, 100), None);
-        assert!(r.contains(11) && r.contains(19) && !r.contains(15) && !r.contains(20));
-        r.remove(19);
-        assert_eq!(r.runs().collect::<Vec<_>>(), vec![(11, 15), (16, 19)]);
-        r.insert(15);
-        assert_eq!(r.runs().collect::<Vec<_>>(), vec![(11, 19)]);
-        r.insert(15);
-        r.insert(10);
-        r.insert(25);
-        assert_eq!(r.runs().collect::<Vec<_>>(), vec![(10, 19), (25, 26)]);
-        assert_eq!(r.count_in(0, 12), 2);
-        assert_eq!(r.count_in(18, 30), 2);
-        // A range joins both neighbours, or stands alone.
-        r.insert_range(19, 25);
-        assert_eq!(r.runs().collect::<Vec<_>>(), vec![(10, 26)]);
-        r.insert_range(30, 32);
-        assert_eq!(r.runs().collect::<Vec<_>>(), vec![(10, 26), (30, 32)]);
-        r.insert_range(28, 29);
-        r.insert_range(26, 28);
-        assert_eq!(r.runs().collect::<Vec<_>>(), vec![(10, 29), (30, 32)]);
-    }
-
-    /// The run list against a plain set of free PFNs, over a deterministic walk of inserts
-    /// and removes.
-    #[test]
-    fn free_runs_agree_with_a_set() {
-        let mut r = FreeRuns::default();
-        let mut set = BTreeSet::new();
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        for _ in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let pfn = x % 200;
-            if x >> 63 == 0 {
-                r.insert(pfn);
-                set.insert(pfn);
-            } else {
-                r.remove(pfn);
-                set.remove(&pfn);
-            }
-            let lo = (x >> 8) % 200;
-            let hi = lo + (x >> 16) % 50;
-            assert_eq!(r.lowest_in(lo, hi), set.range(lo..hi).next().copied());
-        }
-        let from_runs: BTreeSet<u64> = r.runs().flat_map(|(s, e)| s..e).collect();
-        assert_eq!(from_runs, set);
-        // Runs are disjoint and never adjacent (they would have been merged).
-        let runs: Vec<_> = r.runs().collect();
-        assert!(runs.windows(2).all(|w| w[0].1 < w[1].0));
     }
 
     /// `release_all` leaves the pool as releasing each frame in turn does.
