@@ -12,7 +12,7 @@ use crate::config::FaultKind;
 use crate::faults::Attempt;
 use crate::knobs::{ImplicitHighmem, VmapNowarnHonoured};
 use crate::model::Model;
-use crate::ptes::{r7_leaf, walk_levels};
+use crate::ptes::{r7_leaf, walk_levels, TableLevel};
 use crate::types::{ArrayKind, BugKind, Event, Fatal, Gfp, Prot, VmFlags};
 use crate::views::Request;
 
@@ -385,15 +385,23 @@ impl Model {
         let levels = walk_levels(self.config.paging);
         let c = self.config.sme_c_bit;
         let mut va = start;
+        // The PTE table's region of the page before: tables are never removed (semantics
+        // §7.3), so a page in the same 2 MiB region finds every table of its path in place.
+        let mut tables_present_for = None;
         for &pfn in pfns {
-            for &level in levels {
-                if self.tables.table_for(level, va).is_none() {
+            let region = TableLevel::Pte.region_base(va);
+            if tables_present_for != Some(region) {
+                for &level in levels {
+                    if self.tables.table_for(level, va).is_some() {
+                        continue;
+                    }
                     let table_gfp = Gfp::KERNEL | Gfp::ZERO;
                     let Some(t) = self.r13_pool_page(FaultKind::TablePage, None, table_gfp)? else {
                         return Ok(false);
                     };
                     self.tables.add_table(level, va, t, c);
                 }
+                tables_present_for = Some(region);
             }
             if let Some(old) = self.tables.pte(va) {
                 let detail = format!("non-none PTE {old:#x} at {va:#x} while mapping");

@@ -104,7 +104,8 @@ impl PagePool {
             .flat_map(|n| zones.iter().map(move |&z| (n, z)))
             .find_map(|(n, z)| {
                 let (lo, hi) = self.zone_range(n, z);
-                self.free.lowest_in(lo, hi)
+                // A zone the node does not have (an empty range) has no page.
+                (lo < hi).then(|| self.free.lowest_in(lo, hi)).flatten()
             })
     }
 

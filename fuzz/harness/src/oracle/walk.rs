@@ -144,14 +144,22 @@ fn walk_table(
             .push(format!("table frame {pfn:#x} is outside simulated memory"));
         return;
     };
-    for (index, &entry) in table.iter().enumerate() {
+    let span = |index: usize| {
         let va = sign_extend(base | (index as u64) << shift, va_bits);
-        if let Some((lo, hi)) = ctx.range {
-            let span = (u128::from(va), u128::from(va) + (1u128 << shift));
-            if span.1 <= lo || span.0 >= hi {
-                continue;
-            }
-        }
+        (u128::from(va), u128::from(va) + (1u128 << shift))
+    };
+    // The entries whose span meets the range: a span's address grows with its index (the
+    // sign extension maps the upper half of the root above the lower half), so they are
+    // one window of indices, found by two binary searches.
+    let (first, end) = match ctx.range {
+        None => (0, table.len()),
+        Some((lo, hi)) => (
+            first_failing(table.len(), |i| span(i).1 <= lo),
+            first_failing(table.len(), |i| span(i).0 < hi),
+        ),
+    };
+    for (index, &entry) in table.iter().enumerate().take(end).skip(first) {
+        let va = sign_extend(base | (index as u64) << shift, va_bits);
         if entry == 0 {
             if let Some(expected) = is_static.then(|| boot_entry(params, pfn, index)).flatten() {
                 out.problems.push(format!(
@@ -213,6 +221,21 @@ fn walk_table(
     }
 }
 
+/// The first index in `0..n` at which `holds` is false; `holds` must be true on a prefix of
+/// `0..n` and false on the rest.
+fn first_failing(n: usize, holds: impl Fn(usize) -> bool) -> usize {
+    let (mut lo, mut hi) = (0, n);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if holds(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
 /// Describe the differences between two maps, at most `limit` lines.
 pub fn map_diff<K: Ord + Copy + std::fmt::Debug, V: PartialEq + Copy>(
     expected: &BTreeMap<K, V>,
@@ -242,4 +265,69 @@ pub fn leaves_equal(leaves: &[(u64, u64)], map: &BTreeMap<u64, u64>) -> bool {
             .iter()
             .zip(map.iter())
             .all(|(&(a, b), (&c, &d))| a == c && b == d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oracle::testkit::{Kit, V};
+
+    /// A ranged walk sees exactly the leaves of the whole walk that lie in its range, and no
+    /// problem the whole walk does not have, for ranges on either side of the canonical hole,
+    /// across it, across table boundaries at every level, and empty ones.
+    #[test]
+    fn a_ranged_walk_is_the_whole_walk_cut_to_the_range() {
+        let mut kit = Kit::new();
+        let low = 0x0000_7f80_0000_0000; // root index 255, the last of the lower half
+        let pages: [(u64, [u64; 3]); 6] = [
+            (low, [0x500, 0x501, 0x502]),
+            (V, [0x300, 0x301, 0x302]),
+            (V + 0x1000, [0x300, 0x301, 0x302]),
+            (V + 0x20_0000, [0x300, 0x301, 0x303]),
+            (V + 0x4000_0000, [0x300, 0x304, 0x305]),
+            (V + (1 << 39), [0x306, 0x307, 0x308]),
+        ];
+        for (i, &(va, tables)) in pages.iter().enumerate() {
+            kit.map_page(va, 0x400 + i as u64, 0x163, tables);
+        }
+        let params = WalkParams {
+            paging: Paging::FourLevel,
+            sme_c_bit: 0,
+        };
+        let whole = walk(&kit.raw, params);
+        assert!(whole.problems.is_empty(), "{:?}", whole.problems);
+        assert_eq!(whole.leaves.len(), pages.len());
+        let ranges = [
+            (0, u64::MAX),
+            (low, low + 0x1000),
+            (low + 0x1000, V),
+            (low, V + 0x1000),
+            (V + 0x1000, V + 0x2000),
+            (V + 0x2000, V + 0x20_0000),
+            (V + 0x1f_f000, V + 0x20_1000),
+            (V + 0x3fff_f000, V + 0x4000_1000),
+            (V + 0x1000, V + (1 << 39) + 1),
+            (V + (1 << 39), u64::MAX),
+            (V, V),
+        ];
+        for (lo, hi) in ranges {
+            let part = walk_range(&kit.raw, params, Some((lo, hi)));
+            let want: Vec<(u64, u64)> = whole
+                .leaves
+                .iter()
+                .copied()
+                .filter(|&(va, _)| lo <= va && va < hi)
+                .collect();
+            assert_eq!(part.leaves, want, "range {lo:#x}..{hi:#x}");
+            assert!(part.problems.is_empty(), "{:?}", part.problems);
+        }
+    }
+
+    #[test]
+    fn first_failing_finds_the_end_of_the_prefix() {
+        assert_eq!(first_failing(512, |i| i < 7), 7);
+        assert_eq!(first_failing(512, |_| true), 512);
+        assert_eq!(first_failing(512, |_| false), 0);
+        assert_eq!(first_failing(0, |_| true), 0);
+    }
 }
