@@ -403,12 +403,11 @@ impl Model {
                 }
                 tables_present_for = Some(region);
             }
-            if let Some(old) = self.tables.pte(va) {
+            let leaf = r7_leaf(pfn, prot_value, self.config.supported_pte_mask);
+            if let Err(old) = self.tables.set_pte_if_none(va, leaf) {
                 let detail = format!("non-none PTE {old:#x} at {va:#x} while mapping");
                 return Err(model_broken("R7", detail));
             }
-            let leaf = r7_leaf(pfn, prot_value, self.config.supported_pte_mask);
-            self.tables.set_pte(va, leaf);
             va = va.wrapping_add(PAGE_SIZE);
         }
         Ok(true)

@@ -159,8 +159,21 @@ impl PageTables {
         self.ptes.get(&va).copied()
     }
 
+    /// Sets the PTE of `va`, whatever it was (the tests' way of breaking the model's state).
+    #[cfg(test)]
     pub(crate) fn set_pte(&mut self, va: u64, value: u64) {
         self.ptes.insert(va, value);
+    }
+
+    /// Sets the PTE of `va` if it has none; if it has one, leaves it and returns its value.
+    pub(crate) fn set_pte_if_none(&mut self, va: u64, value: u64) -> Result<(), u64> {
+        match self.ptes.entry(va) {
+            std::collections::btree_map::Entry::Occupied(old) => Err(*old.get()),
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(value);
+                Ok(())
+            }
+        }
     }
 
     /// R9 step 1: clears every PTE in `[start, end)`; the tables stay (semantics §7.3).
