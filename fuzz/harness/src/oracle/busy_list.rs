@@ -3,12 +3,11 @@
 //! freed alike, the same `vm_struct` (flags, `nr_pages`, caller, pages array) and request, and
 //! the same data PFNs (R6, semantics §12.2) for every area in scope: the areas the call created,
 //! or every live area on a whole-state check. An area the subject keeps live that the model
-//! freed is a leak; a different extent is a wrong placement (or wrong failure handling when the
+//! freed (more live areas than the model's) is a leak; a different extent is a wrong placement (or wrong failure handling when the
 //! call failed); other data pages are a wrong mapping.
 //!
 //! `semantics §N` cites a section of `docs/semantics.md`.
 
-use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use super::{Observation, Oracle, Scope};
@@ -31,16 +30,10 @@ impl Oracle for BusyList {
         let failed = o.failed();
         let ext = |v: &StateView| v.busy.iter().map(|b| (b.start, b.end)).collect::<Vec<_>>();
         if ext(m) != ext(s) {
-            let m_live: BTreeSet<u64> = m
-                .busy
-                .iter()
-                .filter(|b| b.vm.is_some())
-                .map(|b| b.start)
-                .collect();
-            let kept_live = s
-                .busy
-                .iter()
-                .any(|b| b.vm.is_some() && !m_live.contains(&b.start));
+            // Kept: the subject holds more live areas than the model, so one it should have
+            // freed is still there. The same number placed differently is a wrong placement.
+            let live = |v: &StateView| v.busy.iter().filter(|b| b.vm.is_some()).count();
+            let kept_live = live(s) > live(m);
             let kind = if failed {
                 FindingKind::WrongFailureHandling
             } else if kept_live {
@@ -221,6 +214,21 @@ mod tests {
     fn an_area_kept_live_is_a_leak() {
         let mut kit = two_areas();
         kit.subject.busy[1] = area(0x5000, 0x7000);
+        let f = kit.check(&BusyList).unwrap_err();
+        assert_eq!(f.kind, FindingKind::Leak);
+    }
+
+    /// The same number of live areas, one at another start (a missing guard page moves the
+    /// next area down): a wrong placement, not a leak.
+    #[test]
+    fn a_live_area_moved_is_a_wrong_placement() {
+        let mut kit = two_areas();
+        kit.model.busy.push(area(0x8000, 0xa000));
+        kit.subject.busy.push(area(0x7000, 0x9000));
+        let f = kit.check(&BusyList).unwrap_err();
+        assert_eq!(f.kind, FindingKind::WrongPlacement);
+        // One more live area on the subject's side than on the model's is a leak.
+        kit.subject.busy.push(area(0xa000, 0xc000));
         let f = kit.check(&BusyList).unwrap_err();
         assert_eq!(f.kind, FindingKind::Leak);
     }
