@@ -127,10 +127,19 @@ impl PagePool {
         if !self.is_allocated(pfn) {
             return false;
         }
-        self.free.insert(pfn);
-        self.zeroed.remove(pfn);
-        self.written.remove(&pfn);
+        self.release_run(pfn, pfn + 1);
         true
+    }
+
+    /// Gives back `[start, end)`, every frame of which is allocated: the frames are free and
+    /// read as poison again, neither zeroed nor written.
+    fn release_run(&mut self, start: u64, end: u64) {
+        self.free.insert_range(start, end);
+        self.zeroed.remove_range(start, end);
+        let written: Vec<u64> = self.written.range(start..end).map(|(&p, _)| p).collect();
+        for p in written {
+            self.written.remove(&p);
+        }
     }
 
     /// Gives frames back, as [`PagePool::release`] on each (those not allocated are skipped),
@@ -152,12 +161,7 @@ impl PagePool {
                 end += 1;
             }
             i += 1;
-            self.free.insert_range(start, end);
-            self.zeroed.remove_range(start, end);
-            let written: Vec<u64> = self.written.range(start..end).map(|(&p, _)| p).collect();
-            for p in written {
-                self.written.remove(&p);
-            }
+            self.release_run(start, end);
         }
     }
 

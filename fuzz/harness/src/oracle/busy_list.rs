@@ -3,8 +3,8 @@
 //! freed alike, the same `vm_struct` (flags, `nr_pages`, caller, pages array) and request, and
 //! the same data PFNs (R6, semantics §12.2) for every area in scope: the areas the call created,
 //! or every live area on a whole-state check. An area the subject keeps live that the model
-//! freed (more live areas than the model's) is a leak; a different extent is a wrong placement (or wrong failure handling when the
-//! call failed); other data pages are a wrong mapping.
+//! freed (more live areas than the model's) is a leak; a different extent is a wrong placement
+//! (or wrong failure handling when the call failed); other data pages are a wrong mapping.
 //!
 //! `semantics §N` cites a section of `docs/semantics.md`.
 
