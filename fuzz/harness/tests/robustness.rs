@@ -66,3 +66,21 @@ fn edge_values_never_panic() {
         }
     }
 }
+
+/// The `page_tables` fuzz target on a 3 TiB `get_vm_area` (805 million pages
+/// touched, none mapped) finishes with no finding: its cross-check translates an even sample
+/// of the touched pages and every mapped one, not all of them (which took it past 16 GiB).
+#[test]
+fn the_page_tables_target_samples_a_3_tib_range() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../corpus/regressions/page_tables_target_get_vm_area_of_3_tib.trace"
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    let trace = vmfuzz::text::parse(&text).unwrap();
+    let bytes = vmfuzz::codec::encode(&trace.input);
+    assert!(matches!(
+        vmfuzz::drivers::page_tables(&bytes),
+        vmfuzz::drivers::Verdict::Keep
+    ));
+}

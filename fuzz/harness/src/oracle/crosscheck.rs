@@ -70,6 +70,13 @@ impl Oracle for Crosscheck {
     }
 }
 
+/// At most this many pages of the touched ranges are translated per observation, whatever the
+/// limit: a range can span billions of pages (a `get_vm_area` of a whole gap of the window),
+/// almost none of them mapped, and translating each would take gigabytes and hours. Above it
+/// the touched scope translates an even sample of the ranges' pages and, when the limit allows
+/// more, their mapped pages (design §8).
+const RANGE_SAMPLE_MAX: u64 = 1 << 20;
+
 /// An even sample of at most `limit` of the `count` items of `items`.
 fn even<T>(items: impl Iterator<Item = T>, count: usize, limit: usize) -> impl Iterator<Item = T> {
     items.step_by(count.div_ceil(limit.max(1)).max(1))
@@ -163,8 +170,9 @@ fn changed_areas(o: &Observation<'_>) -> Vec<(u64, u64)> {
 ///   busy area (an even sample): a live area's first page and the first page past its mapped
 ///   pages (its guard, or an unmapped tail), a lazily freed area's first and last page;
 ///   pseudo-random VAs in both windows, anywhere and near the busy areas;
-/// - on the touched scope: every page of the ranges the call touched (an even sample, and
-///   the first page of each range and of each new area), one pseudo-random VA near the busy
+/// - on the touched scope: every page of the ranges the call touched (an even sample of at
+///   most [`RANGE_SAMPLE_MAX`] pages, and then the first page of each range and of each new
+///   area, and the ranges' mapped pages up to the limit), one pseudo-random VA near the busy
 ///   areas of each window;
 /// - in both: the page after each caller area's mapped bytes when it was walked (its guard
 ///   page, or the next area, I4).
@@ -215,7 +223,8 @@ fn samples(o: &Observation<'_>) -> Vec<(u64, Option<u64>)> {
             // Every page of the touched ranges, mapped or not, or an even sample of them
             // (ranges can span billions of pages: a sample is computed, never iterated to).
             let count: u64 = t.ranges.iter().map(|(lo, hi)| (hi - lo) / PAGE_SIZE).sum();
-            let step = count.div_ceil(limit.max(1) as u64).max(1);
+            let sample = (limit as u64).clamp(1, RANGE_SAMPLE_MAX);
+            let step = count.div_ceil(sample).max(1);
             let (mut skip, mut k) = (0u64, 0u64);
             for &(lo, hi) in &t.ranges {
                 let pages = (hi - lo) / PAGE_SIZE;
@@ -228,6 +237,16 @@ fn samples(o: &Observation<'_>) -> Vec<(u64, Option<u64>)> {
             if step > 1 {
                 vas.extend(t.ranges.iter().map(|&(lo, _)| lo));
                 vas.extend(t.new_areas.iter().copied());
+                // A limit above what the ranges' sample may take: the mapped pages of the
+                // ranges, which the even sample of all their pages skipped over.
+                if limit as u64 > sample {
+                    let mapped: Vec<u64> = t
+                        .ranges
+                        .iter()
+                        .flat_map(|&(lo, hi)| ptes.range(lo..hi).map(|(&va, _)| va))
+                        .collect();
+                    vas.extend(even(mapped.iter().copied(), mapped.len(), limit));
+                }
             }
             if !t.ranges.is_empty() {
                 window_samples(o, 0, 1, &mut vas);
@@ -496,6 +515,41 @@ mod tests {
         let vas: Vec<u64> = sampled(&kit).iter().map(|s| s.0).collect();
         assert!(vas.contains(&(V + 0x10_3000)), "{vas:x?}");
         assert!(vas.contains(&(V + 0x10_4000)) && !vas.contains(&(V + 0x10_1000)));
+    }
+
+    /// An unbounded limit (the `page_tables` fuzz target) on a touched range of 2^28 pages: an
+    /// even sample of 2^20 of them (every 256th), the first page, and every mapped page, also
+    /// those the sample steps over; with the fuzzing limit, the sample alone.
+    #[test]
+    fn a_huge_touched_range_is_sampled_and_its_mapped_pages_kept() {
+        let mut kit = two_areas();
+        kit.map_page(
+            V + 0x7000,
+            0x107,
+            0x8000_0000_0000_0163,
+            [0x300, 0x301, 0x302],
+        );
+        kit.scope = Scope::Touched(crate::oracle::Touched {
+            ranges: vec![(V, V + (1 << 40))],
+            new_areas: vec![V],
+            contents: Vec::new(),
+        });
+        kit.crosscheck_limit = usize::MAX;
+        let vas: Vec<u64> = sampled(&kit).iter().map(|s| s.0).collect();
+        assert!(vas.len() <= (1 << 20) + 8, "{} samples", vas.len());
+        for va in [
+            V,
+            V + 0x7000,
+            V + 256 * PAGE_SIZE,
+            V + (1 << 40) - 256 * PAGE_SIZE,
+        ] {
+            assert!(vas.binary_search(&va).is_ok(), "{va:#x} not sampled");
+        }
+        assert!(vas.binary_search(&(V + 0x1000)).is_err());
+        kit.crosscheck_limit = 64;
+        let vas: Vec<u64> = sampled(&kit).iter().map(|s| s.0).collect();
+        assert!(vas.len() <= 64 + 8, "{} samples", vas.len());
+        assert!(vas.binary_search(&(V + 0x7000)).is_err());
     }
 
     /// A present guard page (the page after the caller's area) is caught too.

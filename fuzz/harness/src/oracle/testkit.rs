@@ -229,6 +229,7 @@ pub(crate) struct Kit {
     pub(crate) walk_range: Option<(u64, u64)>,
     pub(crate) caller_pages: Vec<u64>,
     pub(crate) caller_areas: Vec<(u64, u64)>,
+    pub(crate) crosscheck_limit: usize,
 }
 
 impl Kit {
@@ -255,6 +256,7 @@ impl Kit {
             walk_range: None,
             caller_pages: Vec::new(),
             caller_areas: Vec::new(),
+            crosscheck_limit: 64,
             machine,
         }
     }
@@ -318,7 +320,7 @@ impl Kit {
             scope: &self.scope,
             caller_pages: &self.caller_pages,
             caller_areas: &self.caller_areas,
-            crosscheck_limit: 64,
+            crosscheck_limit: self.crosscheck_limit,
         };
         oracle.check(&o)
     }
